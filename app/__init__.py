@@ -1,0 +1,1 @@
+"""Riskdesk: risk-review back office for payments teams."""

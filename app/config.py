@@ -1,0 +1,66 @@
+"""Settings from the environment (pydantic-settings); read once per process."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "riskdesk-development-secret-key-not-for-production"
+MIN_SECRET_KEY_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    database_url: str | None = None
+    app_env: Literal["development", "test", "production"] = "development"
+    secret_key: str | None = None
+
+    access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    max_body_bytes: int = 1024 * 1024
+    # Failed logins tolerated per username / per client address in the window.
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 20
+    login_failure_window_seconds: int = 15 * 60
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 5.0
+    db_statement_timeout_ms: int = 15_000
+    embedded_pg_dir: Path = PROJECT_ROOT / ".pgdata"
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def signing_key(self) -> str:
+        """The JWT/CSRF key; production refuses to start without a strong one."""
+        if self.secret_key:
+            return self.secret_key
+        return DEV_SECRET_KEY
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the app must not start."""
+
+
+def check_production_safety(settings: Settings) -> None:
+    """Raise ConfigError when production would run with a weak or missing key."""
+    if not settings.is_production:
+        return
+    key = settings.secret_key or ""
+    if len(key.encode()) < MIN_SECRET_KEY_BYTES or key == DEV_SECRET_KEY:
+        raise ConfigError(
+            f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_BYTES} random bytes when APP_ENV=production"
+        )
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL must be set when APP_ENV=production")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,144 @@
+"""Engine, session factory and the per-request unit of work.
+
+A request gets one Session; services only flush; the dependency commits once, before the
+response is sent (scope="function"), or rolls back on any exception. Audit events queued
+with `audit.record` are written by a before_commit hook, so they are in the same
+transaction as the change they describe by construction.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from app.config import Settings, get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who/where a unit of work comes from, recorded on every audit event."""
+
+    request_id: str | None = None
+    client_addr: str | None = None
+
+
+def normalize_database_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded PostgreSQL when it is unset."""
+    if settings.database_url:
+        return normalize_database_url(settings.database_url)
+    from app import embedded_pg
+
+    return embedded_pg.start(settings.embedded_pg_dir)
+
+
+def build_engine(url: str, settings: Settings) -> Engine:
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": 3,
+            "application_name": "riskdesk",
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout=5000",
+        },
+    )
+
+
+class Database:
+    """The process's engine and session factory, created lazily on first use."""
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+        self._sessionmaker: sessionmaker[Session] | None = None
+
+    def configure(self, url: str | None = None, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = build_engine(url or resolve_database_url(settings), settings)
+        self._sessionmaker = sessionmaker(bind=self._engine, expire_on_commit=False, autoflush=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self.configure()
+        assert self._engine is not None
+        return self._engine
+
+    def session(self, context: RequestContext | None = None) -> Session:
+        if self._sessionmaker is None:
+            self.configure()
+        assert self._sessionmaker is not None
+        session = self._sessionmaker()
+        session.info["context"] = context or RequestContext()
+        return session
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+        self._sessionmaker = None
+
+
+database = Database()
+
+
+def get_db_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: commit once at the end, roll back on any error."""
+    context = RequestContext(
+        request_id=request.scope.get("state", {}).get("request_id"),
+        client_addr=request.client.host if request.client else None,
+    )
+    session = database.session(context)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(get_db_session, scope="function")]
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_audit_events(session: Session) -> None:
+    from app.audit.service import write_pending
+
+    write_pending(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_audit_events(session: Session, previous_transaction) -> None:
+    from app.audit.service import discard_pending
+
+    discard_pending(session)

@@ -1,0 +1,55 @@
+"""Demo users and data for a fresh local database (python -m app run)."""
+
+import random
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor
+from app.transactions import service as transactions
+from app.transactions.schemas import SettlementRequest, TransactionCreate
+from app.users import service as users
+from app.users.models import User
+
+DEMO_USERS = (
+    ("admin", "admin", "admin-demo-password"),
+    ("alice", "analyst", "analyst-demo-password"),
+    ("bob", "analyst", "analyst-demo-password"),
+    ("agent", "agent", "agent-demo-password"),
+)
+
+ACCOUNTS = [f"acct_{n:03d}" for n in range(1, 13)]
+MERCHANTS = ["ACME Supplies Ltd", "Blue Harbor Travel", "Crypto Quick Exchange", "Nordwind GmbH",
+             "Sakura Electronics", "Gulf Trading Co", "<b>Markup Merchant</b>", "Corner Coffee"]
+CURRENCIES = [("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KWD", 3)]
+
+
+def seed_if_empty(session: Session) -> bool:
+    """Create demo users and transactions when the database has no users; True if it did."""
+    if session.scalar(select(func.count()).select_from(User)):
+        return False
+    system = Actor(name="demo-seed")
+    for name, role, password in DEMO_USERS:
+        users.create(session=session, actor=system, username=name, role=role, password=password)
+    agent = users.get_by_username(session=session, username="agent")
+    actor = Actor(name=agent.username, id=agent.id, role=agent.role)
+    rng = random.Random(7)
+    items = []
+    for n in range(1, 241):
+        currency, places = rng.choice(CURRENCIES)
+        cents = rng.randint(100, 2_500_000) if rng.random() < 0.9 else rng.randint(2_500_000, 90_000_000)
+        amount = (Decimal(cents) / 100).quantize(Decimal(1).scaleb(-places))
+        if amount <= 0:
+            amount = Decimal(1)
+        items.append(TransactionCreate(
+            account_id=rng.choice(ACCOUNTS), reference=f"demo-{n:05d}", currency=currency, amount=amount,
+            counterparty=rng.choice(MERCHANTS), description=f"Demo payment {n}",
+            metadata={"channel": rng.choice(["card", "sepa", "wire", "ach"])},
+        ))
+    transactions.create_many(session=session, actor=actor, items=items)
+    for item in items[:150]:
+        outcome = "settled" if rng.random() < 0.9 else "failed"
+        transactions.settle(session=session, actor=actor, reference=item.reference,
+                            request=SettlementRequest(status=outcome))
+    return True

@@ -1,0 +1,144 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import ValidationError
+
+from app.db import DbSession
+from app.errors import Conflict, field_errors
+from app.jsonbody import DecimalJSONRoute
+from app.security.deps import AnyUser, TransactionWriter
+from app.transactions import service
+from app.transactions.schemas import (
+    BatchItemResult,
+    BatchRequest,
+    BatchResponse,
+    SettlementRequest,
+    TransactionCreate,
+    TransactionOut,
+    TransactionPage,
+)
+
+router = APIRouter(prefix="/transactions", tags=["transactions"], route_class=DecimalJSONRoute)
+
+AUTH_ERRORS = {401: {"description": "Missing or invalid token"}, 403: {"description": "Role not allowed"}}
+BAD_INPUT = {422: {"description": "Invalid input; each error names its field"},
+             413: {"description": "Body over 1 MiB"}}
+
+
+@router.post(
+    "",
+    response_model=TransactionOut,
+    summary="Create a transaction (idempotent by reference)",
+    responses={
+        200: {"description": "Created, or an identical replay (header Idempotent-Replayed: true)"},
+        409: {"description": "The reference exists with a different payload"},
+        **AUTH_ERRORS,
+        **BAD_INPUT,
+    },
+)
+def create_transaction(data: TransactionCreate, response: Response, principal: TransactionWriter, session: DbSession):
+    outcome = service.create(session=session, actor=principal.actor, data=data)
+    if not outcome.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return service.to_out(outcome.transaction)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResponse,
+    summary="Create up to 1,000 transactions; per-item results in order",
+    responses={**AUTH_ERRORS, **BAD_INPUT},
+)
+def create_batch(payload: BatchRequest, principal: TransactionWriter, session: DbSession):
+    results: list[BatchItemResult | None] = [None] * len(payload.items)
+    valid: list[tuple[int, TransactionCreate]] = []
+    for index, item in enumerate(payload.items):
+        try:
+            valid.append((index, TransactionCreate.model_validate(item)))
+        except ValidationError as exc:
+            reference = item.get("reference") if isinstance(item, dict) else None
+            results[index] = BatchItemResult(
+                index=index,
+                reference=reference if isinstance(reference, str) else None,
+                status_code=422,
+                error={"detail": field_errors(exc.errors())},
+            )
+    outcomes = service.create_many(session=session, actor=principal.actor, items=[data for _, data in valid])
+    for (index, data), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, Conflict):
+            results[index] = BatchItemResult(
+                index=index, reference=data.reference, status_code=409, error={"detail": outcome.detail}
+            )
+        else:
+            results[index] = BatchItemResult(
+                index=index,
+                reference=data.reference,
+                status_code=200,
+                replayed=not outcome.created,
+                transaction=service.to_out(outcome.transaction),
+            )
+    items = [r for r in results if r is not None]
+    return BatchResponse(
+        items=items,
+        created=sum(1 for r in items if r.status_code == 200 and not r.replayed),
+        replayed=sum(1 for r in items if r.replayed),
+        failed=sum(1 for r in items if r.status_code != 200),
+    )
+
+
+@router.get(
+    "",
+    response_model=TransactionPage,
+    summary="List transactions, newest first (keyset pagination)",
+    responses={**AUTH_ERRORS, 422: {"description": "Invalid filter or cursor"}},
+)
+def list_transactions(
+    principal: AnyUser,
+    session: DbSession,
+    account_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    status: Literal["pending", "settled", "failed"] | None = None,
+    review_status: Literal["clear", "flagged", "approved", "rejected"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+):
+    after_id = None
+    if cursor is not None:
+        try:
+            after_id = service.decode_cursor(cursor)
+        except ValueError:
+            from fastapi.exceptions import RequestValidationError
+
+            raise RequestValidationError(
+                [{"loc": ("query", "cursor"), "msg": "invalid cursor", "type": "value_error"}]
+            ) from None
+    rows, next_cursor = service.list_page(
+        session=session, limit=limit, after_id=after_id,
+        account_id=account_id, status=status, review_status=review_status,
+    )
+    return TransactionPage(items=[service.to_out(tx) for tx in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{reference}",
+    response_model=TransactionOut,
+    summary="Get one transaction with its latest risk score",
+    responses={404: {"description": "Unknown reference"}, **AUTH_ERRORS},
+)
+def get_transaction(reference: str, principal: AnyUser, session: DbSession):
+    return service.to_out(service.get_by_reference(session=session, reference=reference))
+
+
+@router.post(
+    "/{reference}/settlement",
+    response_model=TransactionOut,
+    summary="Settle or fail a pending transaction",
+    responses={
+        404: {"description": "Unknown reference"},
+        409: {"description": "Not pending, a different outcome, or blocked by review (says why)"},
+        **AUTH_ERRORS,
+        **BAD_INPUT,
+    },
+)
+def settle_transaction(reference: str, request: SettlementRequest, principal: TransactionWriter, session: DbSession):
+    tx = service.settle(session=session, actor=principal.actor, reference=reference, request=request)
+    return service.to_out(tx)

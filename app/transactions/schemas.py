@@ -1,0 +1,162 @@
+"""Request and response shapes for transactions; amounts are Decimal, never float."""
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+
+from app import money
+
+METADATA_MAX_BYTES = 16 * 1024
+
+
+def _clean_text(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _identifier(value: Any) -> Any:
+    value = _clean_text(value)
+    if isinstance(value, str) and (value != value.strip() or not value.isprintable()):
+        raise ValueError("must be printable and have no leading or trailing spaces")
+    return value
+
+
+Identifier64 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=64)]
+Identifier128 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=128)]
+Currency = Annotated[str, BeforeValidator(money.validate_currency), Field(examples=["USD"])]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(money.parse_amount),
+    Field(description="A decimal string or JSON number, > 0 and < 10^15, within the currency's minor units",
+          examples=["1250.50"]),
+]
+
+
+def _json_safe_number(value: Decimal) -> int | float | str:
+    if not value.is_finite():
+        raise ValueError("metadata numbers must be finite")
+    if value == value.to_integral_value() and "E" not in str(value) and "." not in str(value):
+        return int(value)
+    as_float = float(value)
+    return as_float if Decimal(repr(as_float)) == value else str(value)
+
+
+def normalize_metadata(value: Any) -> Any:
+    """JSON-safe metadata: numbers kept exact (as numbers when a double holds them, else strings)."""
+    if isinstance(value, dict):
+        return {_clean_text(k): normalize_metadata(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize_metadata(v) for v in value]
+    if isinstance(value, Decimal):
+        return _json_safe_number(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("metadata numbers must be finite")
+        return value
+    return _clean_text(value)
+
+
+class TransactionCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "acct_001",
+                    "reference": "txn_abc123",
+                    "currency": "USD",
+                    "amount": "1250.50",
+                    "counterparty": "ACME Supplies Ltd",
+                    "description": "Invoice 2291",
+                    "metadata": {"channel": "card", "country": "DE"},
+                }
+            ]
+        },
+    )
+
+    account_id: Identifier64
+    reference: Identifier128
+    # Declared before amount so the amount validator can check the currency's minor units.
+    currency: Currency
+    amount: Amount
+    counterparty: Annotated[str | None, BeforeValidator(_clean_text), Field(max_length=255)] = None
+    description: Annotated[str | None, BeforeValidator(_clean_text), Field(max_length=1000)] = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def amount_fits_currency(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        currency = info.data.get("currency")
+        return money.check_minor_units(amount, currency) if currency else amount
+
+    @field_validator("metadata")
+    @classmethod
+    def metadata_is_small_json(cls, metadata: dict[str, Any] | None) -> dict[str, Any]:
+        normalized = normalize_metadata(metadata or {})
+        if len(json.dumps(normalized, ensure_ascii=False).encode()) > METADATA_MAX_BYTES:
+            raise ValueError(f"must be at most {METADATA_MAX_BYTES} bytes of JSON")
+        return normalized
+
+
+class TransactionOut(BaseModel):
+    id: int
+    account_id: str
+    reference: str
+    amount: str = Field(examples=["1250.50"])
+    currency: str
+    status: Literal["pending", "settled", "failed"]
+    review_status: Literal["clear", "flagged", "approved", "rejected"]
+    counterparty: str | None
+    description: str | None
+    metadata: dict[str, Any]
+    settlement_reason: str | None
+    settled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    risk_score: int | None = Field(default=None, description="The latest risk score, if any")
+
+
+class TransactionPage(BaseModel):
+    items: list[TransactionOut]
+    next_cursor: str | None
+
+
+class SettlementRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "settled"}]})
+
+    status: Literal["settled", "failed"]
+    reason: Annotated[str | None, BeforeValidator(_clean_text), Field(max_length=500)] = None
+
+
+BATCH_MAX_ITEMS = 1000
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Any] = Field(
+        min_length=1,
+        max_length=BATCH_MAX_ITEMS,
+        description="Up to 1,000 transactions, each with the same shape and rules as POST /transactions",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/TransactionCreate"}},
+    )
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    reference: str | None
+    status_code: int
+    replayed: bool = False
+    transaction: TransactionOut | None = None
+    error: Any = None
+
+
+class BatchResponse(BaseModel):
+    items: list[BatchItemResult]
+    created: int
+    replayed: int
+    failed: int

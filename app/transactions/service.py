@@ -1,0 +1,254 @@
+"""Transactions: idempotent creation by reference, lookup, keyset listing, settlement.
+
+Creation is one `INSERT … ON CONFLICT (reference) DO NOTHING RETURNING`: the unique
+index decides the race, so any number of concurrent identical posts create one row; the
+losers read the winner's row and compare payloads (identical → replay, else 409).
+"""
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app import money
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.errors import Conflict, NotFound
+from app.transactions.models import Transaction
+from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
+
+COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "description", "metadata")
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    transaction: Transaction
+    created: bool
+
+
+def to_out(tx: Transaction, risk_score: int | None = None) -> TransactionOut:
+    return TransactionOut(
+        id=tx.id,
+        account_id=tx.account_id,
+        reference=tx.reference,
+        amount=money.format_amount(tx.amount, tx.currency),
+        currency=tx.currency,
+        status=tx.status,
+        review_status=tx.review_status,
+        counterparty=tx.counterparty,
+        description=tx.description,
+        metadata=tx.metadata_,
+        settlement_reason=tx.settlement_reason,
+        settled_at=tx.settled_at,
+        created_at=tx.created_at,
+        updated_at=tx.updated_at,
+        risk_score=risk_score,
+    )
+
+
+def _row_values(data: TransactionCreate, actor: Actor) -> dict[str, Any]:
+    return {
+        "reference": data.reference,
+        "account_id": data.account_id,
+        "amount": data.amount,
+        "currency": data.currency,
+        "counterparty": data.counterparty,
+        "description": data.description,
+        "metadata_": data.metadata or {},
+        "created_by": actor.id,
+    }
+
+
+def _differences(existing: Transaction, data: TransactionCreate) -> list[str]:
+    incoming = {
+        "account_id": data.account_id,
+        "amount": data.amount,
+        "currency": data.currency,
+        "counterparty": data.counterparty,
+        "description": data.description,
+        "metadata": data.metadata or {},
+    }
+    stored = {
+        "account_id": existing.account_id,
+        "amount": existing.amount,
+        "currency": existing.currency,
+        "counterparty": existing.counterparty,
+        "description": existing.description,
+        "metadata": existing.metadata_,
+    }
+    return [name for name in COMPARED_FIELDS if incoming[name] != stored[name]]
+
+
+def _created_event(session: Session, actor: Actor, tx: Transaction) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action="transaction.created",
+        entity_type="transaction",
+        entity_id=tx.reference,
+        after={
+            "id": tx.id,
+            "account_id": tx.account_id,
+            "amount": money.format_amount(tx.amount, tx.currency),
+            "currency": tx.currency,
+            "status": tx.status,
+        },
+    )
+
+
+def _replay_or_conflict(existing: Transaction, data: TransactionCreate) -> CreateOutcome:
+    differing = _differences(existing, data)
+    if differing:
+        raise Conflict(
+            {
+                "message": f"reference {data.reference!r} already exists with a different payload",
+                "reference": data.reference,
+                "differing_fields": differing,
+            }
+        )
+    return CreateOutcome(existing, created=False)
+
+
+def create(*, session: Session, actor: Actor, data: TransactionCreate) -> CreateOutcome:
+    """The new transaction, or the original one for an identical replay; Conflict otherwise."""
+    statement = (
+        insert(Transaction)
+        .values(**_row_values(data, actor))
+        .on_conflict_do_nothing(index_elements=[Transaction.reference])
+        .returning(Transaction)
+    )
+    tx = session.scalars(statement, execution_options={"populate_existing": True}).one_or_none()
+    if tx is not None:
+        _created_event(session, actor, tx)
+        return CreateOutcome(tx, created=True)
+    existing = get_by_reference(session=session, reference=data.reference)
+    return _replay_or_conflict(existing, data)
+
+
+def create_many(
+    *, session: Session, actor: Actor, items: Sequence[TransactionCreate]
+) -> list[CreateOutcome | Conflict]:
+    """Create a batch in one statement; results in input order (replays and conflicts included)."""
+    first_index: dict[str, int] = {}
+    for index, data in enumerate(items):
+        first_index.setdefault(data.reference, index)
+    unique = [items[i] for i in sorted(first_index.values())]
+    created: dict[str, Transaction] = {}
+    if unique:
+        statement = (
+            insert(Transaction)
+            .values([_row_values(data, actor) for data in unique])
+            .on_conflict_do_nothing(index_elements=[Transaction.reference])
+            .returning(Transaction)
+        )
+        for tx in session.scalars(statement, execution_options={"populate_existing": True}):
+            created[tx.reference] = tx
+            _created_event(session, actor, tx)
+    missing = [data.reference for data in unique if data.reference not in created]
+    existing = {
+        tx.reference: tx
+        for tx in session.scalars(select(Transaction).where(Transaction.reference.in_(missing)))
+    } if missing else {}
+
+    results: list[CreateOutcome | Conflict] = []
+    for index, data in enumerate(items):
+        tx = created.get(data.reference)
+        if tx is not None and first_index[data.reference] == index:
+            results.append(CreateOutcome(tx, created=True))
+            continue
+        try:
+            results.append(_replay_or_conflict(tx or existing[data.reference], data))
+        except Conflict as conflict:
+            results.append(conflict)
+    return results
+
+
+def get_by_reference(*, session: Session, reference: str, for_update: bool = False) -> Transaction:
+    """The transaction with this reference, or NotFound."""
+    statement = select(Transaction).where(Transaction.reference == reference)
+    if for_update:
+        statement = statement.with_for_update()
+    tx = session.scalars(statement).one_or_none()
+    if tx is None:
+        raise NotFound(f"transaction {reference!r} not found")
+    return tx
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id a cursor points after; ValueError if it was not made by encode_cursor."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("invalid cursor") from None
+    prefix, _, value = raw.partition(":")
+    if prefix != "id" or not value.isdigit() or len(value) > 19:
+        raise ValueError("invalid cursor")
+    return int(value)
+
+
+def list_page(
+    *,
+    session: Session,
+    limit: int,
+    after_id: int | None = None,
+    account_id: str | None = None,
+    status: str | None = None,
+    review_status: str | None = None,
+) -> tuple[list[Transaction], str | None]:
+    """Newest first, keyset-paginated by id; returns the page and the next cursor."""
+    statement = select(Transaction).order_by(Transaction.id.desc()).limit(limit + 1)
+    if after_id is not None:
+        statement = statement.where(Transaction.id < after_id)
+    if account_id is not None:
+        statement = statement.where(Transaction.account_id == account_id)
+    if status is not None:
+        statement = statement.where(Transaction.status == status)
+    if review_status is not None:
+        statement = statement.where(Transaction.review_status == review_status)
+    rows = list(session.scalars(statement))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+REVIEW_BLOCKS_SETTLEMENT = {
+    "flagged": "its review case is still open",
+    "rejected": "it was rejected in review",
+}
+
+
+def settle(*, session: Session, actor: Actor, reference: str, request: SettlementRequest) -> Transaction:
+    """Move a pending transaction to settled or failed; the same outcome again is a no-op."""
+    tx = get_by_reference(session=session, reference=reference, for_update=True)
+    if tx.status == request.status:
+        return tx
+    if tx.status != "pending":
+        raise Conflict(f"transaction {reference!r} is already {tx.status}; it cannot become {request.status}")
+    if request.status == "settled" and tx.review_status in REVIEW_BLOCKS_SETTLEMENT:
+        raise Conflict(f"transaction {reference!r} cannot be settled: {REVIEW_BLOCKS_SETTLEMENT[tx.review_status]}")
+    before = {"status": tx.status}
+    session.execute(
+        update(Transaction)
+        .where(Transaction.id == tx.id)
+        .values(status=request.status, settlement_reason=request.reason, settled_at=func.now(), updated_at=func.now())
+    )
+    session.refresh(tx)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"transaction.{request.status}",
+        entity_type="transaction",
+        entity_id=tx.reference,
+        before=before,
+        after={"status": tx.status},
+        reason=request.reason,
+    )
+    return tx
