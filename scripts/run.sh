@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Start Riskdesk on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set).
+source "$(dirname "$0")/bootstrap.sh"
+exec .venv/bin/python -m app run "$@"

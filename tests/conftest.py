@@ -1,0 +1,198 @@
+"""Test fixtures: a real PostgreSQL per test session, cleaned after every test.
+
+The server is TEST_DATABASE_URL's (a server URL whose user may create databases), else
+the embedded PostgreSQL in .pytest-pg/. A fresh database is migrated with Alembic once
+per session; every test then starts from empty tables.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("APP_ENV", "test")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from app.audit.service import Actor  # noqa: E402
+from app.config import get_settings  # noqa: E402
+from app.db import database, normalize_database_url  # noqa: E402
+from app.security import tokens  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB = f"riskdesk_test_{os.getpid()}"
+PASSWORD = "correct-horse-battery"
+CLEANUP_SQL = """
+SET session_replication_role = replica;
+TRUNCATE audit_events, transactions, login_failures, users RESTART IDENTITY CASCADE;
+SET session_replication_role = DEFAULT;
+"""
+
+
+def _server_admin_url() -> str:
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        return str(make_url(normalize_database_url(explicit)).set(drivername="postgresql"))
+    from app import embedded_pg
+
+    url = embedded_pg.start(ROOT / ".pytest-pg", database="postgres")
+    return str(make_url(url).set(drivername="postgresql"))
+
+
+def _admin_execute(admin_url: str, statement) -> None:
+    conn = psycopg2.connect(admin_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    admin_url = _server_admin_url()
+    _admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+    _admin_execute(admin_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
+    url = make_url(admin_url).set(drivername="postgresql+psycopg2", database=TEST_DB)
+    rendered = url.render_as_string(hide_password=False)
+    from app.migrations import upgrade_to_head
+
+    upgrade_to_head(rendered)
+    database.configure(rendered)
+    yield rendered
+    database.dispose()
+    _admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+
+
+@pytest.fixture(autouse=True)
+def clean_tables(request) -> Iterator[None]:
+    if "database_url" not in request.fixturenames:
+        yield
+        return
+    yield
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql(CLEANUP_SQL)
+
+
+@pytest.fixture
+def db(database_url):
+    """A session for arranging and checking data directly; committed by the test."""
+    session = database.session()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    from app.main import app as fastapi_app
+
+    return fastapi_app
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+class UserFactory:
+    """Creates users and hands out their bearer headers."""
+
+    def __init__(self, db):
+        self.db = db
+        self.count = 0
+
+    def create(self, role: str, username: str | None = None, password: str = PASSWORD):
+        from app.users import service as users
+
+        self.count += 1
+        user = users.create(
+            session=self.db, actor=Actor(name="test"), username=username or f"{role}{self.count}",
+            role=role, password=password,
+        )
+        self.db.commit()
+        return user
+
+    @staticmethod
+    def token_for(user) -> str:
+        token, _ = tokens.issue(
+            user_id=user.id, role=user.role, token_version=user.token_version,
+            key=get_settings().signing_key, ttl_seconds=600,
+        )
+        return token
+
+    def headers(self, role: str, username: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token_for(self.create(role, username))}"}
+
+
+@pytest.fixture
+def users(db) -> UserFactory:
+    return UserFactory(db)
+
+
+@pytest.fixture
+def agent_headers(users) -> dict[str, str]:
+    return users.headers("agent")
+
+
+@pytest.fixture
+def analyst_headers(users) -> dict[str, str]:
+    return users.headers("analyst")
+
+
+@pytest.fixture
+def admin_headers(users) -> dict[str, str]:
+    return users.headers("admin")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url) -> Iterator[str]:
+    """A real uvicorn serving the app against the test database."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.1)
+    yield base_url
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def tx_payload(reference: str = "ref-1", **overrides) -> dict:
+    payload = {"account_id": "acct_1", "reference": reference, "amount": "125.50", "currency": "USD"}
+    payload.update(overrides)
+    return payload

@@ -1,0 +1,56 @@
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from app.audit.models import AuditEvent
+from app.transactions.models import Transaction
+from tests.conftest import tx_payload
+
+
+def test_create_returns_pending_transaction_with_exact_amount(client, agent_headers, db):
+    response = client.post("/transactions", json=tx_payload(amount="1250.50"), headers=agent_headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["amount"] == "1250.50"
+    assert body["status"] == "pending"
+    assert body["review_status"] == "clear"
+    assert "Idempotent-Replayed" not in response.headers
+    stored = db.scalar(select(Transaction.amount).where(Transaction.reference == "ref-1"))
+    assert stored == Decimal("1250.50")
+
+
+def test_identical_replay_returns_original(client, agent_headers, db):
+    first = client.post("/transactions", json=tx_payload(), headers=agent_headers)
+    replay = client.post("/transactions", json=tx_payload(amount="125.5"), headers=agent_headers)
+    assert replay.status_code == 200
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    assert db.scalar(select(func.count()).select_from(Transaction)) == 1
+
+
+def test_same_reference_different_payload_is_409(client, agent_headers, db):
+    client.post("/transactions", json=tx_payload(), headers=agent_headers)
+    response = client.post("/transactions", json=tx_payload(amount="999.00"), headers=agent_headers)
+    assert response.status_code == 409
+    assert response.json()["detail"]["differing_fields"] == ["amount"]
+    assert db.scalar(select(Transaction.amount)) == Decimal("125.50")
+
+
+def test_creation_writes_one_audit_event_in_the_same_transaction(client, agent_headers, db):
+    client.post("/transactions", json=tx_payload(), headers=agent_headers)
+    client.post("/transactions", json=tx_payload(), headers=agent_headers)
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "transaction.created")).all()
+    assert len(events) == 1
+    assert events[0].entity_id == "ref-1"
+    assert events[0].actor_type == "agent"
+    assert events[0].after["amount"] == "125.50"
+
+
+def test_get_returns_transaction_and_404_for_unknown(client, agent_headers, analyst_headers):
+    client.post("/transactions", json=tx_payload(), headers=agent_headers)
+    found = client.get("/transactions/ref-1", headers=analyst_headers)
+    assert found.status_code == 200
+    assert found.json()["reference"] == "ref-1"
+    assert found.json()["risk_score"] is None
+    missing = client.get("/transactions/nope", headers=analyst_headers)
+    assert missing.status_code == 404
