@@ -75,14 +75,17 @@ class Database:
     """The process's engine and session factory, created lazily on first use."""
 
     def __init__(self) -> None:
+        self._url: str | None = None
         self._engine: Engine | None = None
         self._sessionmaker: sessionmaker[Session] | None = None
 
     def configure(self, url: str | None = None, settings: Settings | None = None) -> None:
+        """Bind to url (default: DATABASE_URL or the embedded server); it is kept across dispose()."""
         settings = settings or get_settings()
         if self._engine is not None:
             self._engine.dispose()
-        self._engine = build_engine(url or resolve_database_url(settings), settings)
+        self._url = url or self._url or resolve_database_url(settings)
+        self._engine = build_engine(self._url, settings)
         self._sessionmaker = sessionmaker(bind=self._engine, expire_on_commit=False, autoflush=False)
 
     @property
@@ -101,6 +104,7 @@ class Database:
         return session
 
     def dispose(self) -> None:
+        """Close pooled connections; the next use reconnects to the same URL."""
         if self._engine is not None:
             self._engine.dispose()
         self._engine = None

@@ -118,4 +118,9 @@ def _unavailable() -> JSONResponse:
 
 def _internal_error(request: Request) -> JSONResponse:
     request_id = request.scope.get("state", {}).get("request_id")
-    return JSONResponse({"detail": "Internal server error", "request_id": request_id}, status_code=500)
+    # Unhandled errors are answered by Starlette's ServerErrorMiddleware, which sits outside
+    # RequestContextMiddleware, so the request id header has to be set here.
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return JSONResponse(
+        {"detail": "Internal server error", "request_id": request_id}, status_code=500, headers=headers
+    )

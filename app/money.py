@@ -5,6 +5,7 @@ hand-typed table. Codes without minor units (gold, test codes, SDRs) are not pay
 currencies and are refused.
 """
 
+import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -13,6 +14,8 @@ from iso4217 import Currency
 MAX_AMOUNT_EXCLUSIVE = Decimal(10) ** 15
 # The widest minor unit ISO 4217 defines (CLF, UYW); the column is NUMERIC(19, 4).
 MAX_MINOR_UNITS = 4
+# Plain ASCII decimal notation. Decimal() alone also takes "1_000" and non-ASCII digits.
+_DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +52,7 @@ def parse_amount(value: object) -> Decimal:
         amount = value
     elif isinstance(value, str):
         text = value.strip()
-        if not text or text != value or len(text) > 64:
+        if text != value or len(text) > 64 or not _DECIMAL_STRING.fullmatch(text):
             raise ValueError("must be a decimal number such as \"1250.50\"")
         try:
             amount = Decimal(text)

@@ -68,6 +68,10 @@ def database_url() -> Iterator[str]:
     from app.migrations import upgrade_to_head
 
     upgrade_to_head(rendered)
+    # Pinned twice: the engine keeps this URL across dispose(), and anything that reads
+    # settings (subprocesses, a fresh Database) sees the test database, never the dev one.
+    os.environ["DATABASE_URL"] = rendered
+    get_settings.cache_clear()
     database.configure(rendered)
     yield rendered
     database.dispose()

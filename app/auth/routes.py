@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from app.auth import service
 from app.config import get_settings
@@ -15,6 +15,13 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here as bad input, not as a 500 from the driver.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
 
 
 def client_address(request: Request) -> str:
@@ -31,7 +38,7 @@ def client_address(request: Request) -> str:
 def issue_token(
     request: Request,
     session: DbSession,
-    username: Annotated[str, Form(min_length=1, max_length=256)],
+    username: Annotated[str, Form(min_length=1, max_length=256), AfterValidator(_no_nul)],
     password: Annotated[str, Form(min_length=1, max_length=1024)],
 ):
     # Failures return (not raise) so the unit of work commits the failure record and its audit event.

@@ -58,8 +58,11 @@ def decode(token: str, *, key: str) -> TokenClaims:
     if any(claim not in claims for claim in REQUIRED_CLAIMS):
         raise InvalidToken("missing claim")
     try:
+        user_id = int(claims["sub"])
+        if not 0 < user_id < 2**63:
+            raise ValueError("sub out of range")
         return TokenClaims(
-            user_id=int(claims["sub"]),
+            user_id=user_id,
             role=str(claims["role"]),
             token_version=int(claims["ver"]),
             jti=str(claims["jti"]),

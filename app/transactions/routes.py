@@ -12,6 +12,7 @@ from app.transactions.schemas import (
     BatchItemResult,
     BatchRequest,
     BatchResponse,
+    Identifier64,
     SettlementRequest,
     TransactionCreate,
     TransactionOut,
@@ -95,7 +96,7 @@ def create_batch(payload: BatchRequest, principal: TransactionWriter, session: D
 def list_transactions(
     principal: AnyUser,
     session: DbSession,
-    account_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    account_id: Annotated[Identifier64 | None, Query()] = None,
     status: Literal["pending", "settled", "failed"] | None = None,
     review_status: Literal["clear", "flagged", "approved", "rejected"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

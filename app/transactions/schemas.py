@@ -10,11 +10,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from app import money
 
 METADATA_MAX_BYTES = 16 * 1024
+METADATA_MAX_DEPTH = 32
 
 
 def _clean_text(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        # JSON may escape a lone surrogate ("\ud800"); it is not text and cannot be stored.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
     return value
 
 
@@ -45,12 +52,15 @@ def _json_safe_number(value: Decimal) -> int | float | str:
     return as_float if Decimal(repr(as_float)) == value else str(value)
 
 
-def normalize_metadata(value: Any) -> Any:
+def normalize_metadata(value: Any, depth: int = 0) -> Any:
     """JSON-safe metadata: numbers kept exact (as numbers when a double holds them, else strings)."""
+    if isinstance(value, (dict, list)) and depth >= METADATA_MAX_DEPTH:
+        # Refuse it before recursion overflows (here, in json.dumps, or writing the response): a 500.
+        raise ValueError(f"must not nest objects or arrays more than {METADATA_MAX_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {_clean_text(k): normalize_metadata(v) for k, v in value.items()}
+        return {_clean_text(k): normalize_metadata(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [normalize_metadata(v) for v in value]
+        return [normalize_metadata(v, depth + 1) for v in value]
     if isinstance(value, Decimal):
         return _json_safe_number(value)
     if isinstance(value, float):

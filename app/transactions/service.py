@@ -140,15 +140,19 @@ def create_many(
     unique = [items[i] for i in sorted(first_index.values())]
     created: dict[str, Transaction] = {}
     if unique:
+        # Rows go in reference order, so concurrent batches take the unique-index locks in
+        # one global order: overlapping batches wait for each other instead of deadlocking.
         statement = (
             insert(Transaction)
-            .values([_row_values(data, actor) for data in unique])
+            .values([_row_values(data, actor) for data in sorted(unique, key=lambda data: data.reference)])
             .on_conflict_do_nothing(index_elements=[Transaction.reference])
             .returning(Transaction)
         )
         for tx in session.scalars(statement, execution_options={"populate_existing": True}):
             created[tx.reference] = tx
-            _created_event(session, actor, tx)
+        for data in unique:
+            if data.reference in created:
+                _created_event(session, actor, created[data.reference])
     missing = [data.reference for data in unique if data.reference not in created]
     existing = {
         tx.reference: tx
@@ -170,6 +174,9 @@ def create_many(
 
 def get_by_reference(*, session: Session, reference: str, for_update: bool = False) -> Transaction:
     """The transaction with this reference, or NotFound."""
+    if "\x00" in reference:
+        # No stored reference holds NUL, and the driver cannot send one: not found, not a 500.
+        raise NotFound(f"transaction {reference!r} not found")
     statement = select(Transaction).where(Transaction.reference == reference)
     if for_update:
         statement = statement.with_for_update()
