@@ -141,8 +141,16 @@ def _write_pending_audit_events(session: Session) -> None:
     write_pending(session)
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction) -> None:
+    if transaction.nested:
+        from app.audit.service import mark_savepoint
+
+        mark_savepoint(session, transaction)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_pending_audit_events(session: Session, previous_transaction) -> None:
     from app.audit.service import discard_pending
 
-    discard_pending(session)
+    discard_pending(session, previous_transaction)

@@ -28,7 +28,6 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Risk review for payments: transactions, risk scores, review cases, audit.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         docs_url="/docs",
         redoc_url=None,
     )
@@ -36,7 +35,7 @@ def create_app() -> FastAPI:
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(transactions_router)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 
 

@@ -9,6 +9,8 @@ import uuid
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -76,11 +78,28 @@ def _request_id_from(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-class RequestContextMiddleware:
-    """Assigns the request id (the caller's, if well-formed), echoes it, logs and measures."""
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"Request body over {limit} bytes")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class RequestContextMiddleware:
+    """Assigns the request id (the caller's, if well-formed), echoes it, limits the body
+    size (413 as JSON, with the request id), logs and measures."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,8 +118,25 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        limit = self.max_body_bytes
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
         try:
-            await self.app(scope, receive, send_with_request_id)
+            declared = _declared_length(scope)
+            if declared is not None and declared > limit:
+                response = JSONResponse({"detail": f"Request body over {limit} bytes"}, status_code=413)
+                await response(scope, receive, send_with_request_id)
+            else:
+                await self.app(scope, receive_within_limit, send_with_request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

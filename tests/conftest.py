@@ -41,11 +41,13 @@ SET session_replication_role = DEFAULT;
 def _server_admin_url() -> str:
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
-        return str(make_url(normalize_database_url(explicit)).set(drivername="postgresql"))
+        return make_url(normalize_database_url(explicit)).set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
     from app import embedded_pg
 
     url = embedded_pg.start(ROOT / ".pytest-pg", database="postgres")
-    return str(make_url(url).set(drivername="postgresql"))
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _admin_execute(admin_url: str, statement) -> None:

@@ -16,6 +16,7 @@ from app.audit.models import AuditEvent
 from app.db import RequestContext
 
 PENDING_KEY = "audit_pending"
+SAVEPOINTS_KEY = "audit_savepoints"
 SYSTEM = "system"
 
 
@@ -70,14 +71,29 @@ def record(
 
 def write_pending(session: Session) -> None:
     """Insert queued events (the chain lock is taken here, as late as possible)."""
+    session.info.pop(SAVEPOINTS_KEY, None)
     pending = session.info.pop(PENDING_KEY, None)
     if pending:
         session.flush()
         session.execute(insert(AuditEvent), pending)
 
 
-def discard_pending(session: Session) -> None:
+def mark_savepoint(session: Session, savepoint: Any) -> None:
+    """Remember how many events were queued when a savepoint began."""
+    session.info.setdefault(SAVEPOINTS_KEY, {})[savepoint] = len(session.info.get(PENDING_KEY, ()))
+
+
+def discard_pending(session: Session, transaction: Any = None) -> None:
+    """Forget events of what was rolled back: a savepoint's own, or all of them."""
+    if transaction is not None and transaction.nested:
+        mark = session.info.get(SAVEPOINTS_KEY, {}).pop(transaction, None)
+        if mark is not None and PENDING_KEY in session.info:
+            del session.info[PENDING_KEY][mark:]
+        return
+    if transaction is not None and transaction.parent is not None:
+        return  # the internal subtransaction of a failed flush; the outer one decides
     session.info.pop(PENDING_KEY, None)
+    session.info.pop(SAVEPOINTS_KEY, None)
 
 
 @dataclass(frozen=True)

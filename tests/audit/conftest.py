@@ -1,0 +1,43 @@
+"""Audit test helpers: tampering with the chain behind the triggers' back, and the CLI."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import text
+
+from app.db import database
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def tamper(database_url) -> Callable[[str, dict | None], None]:
+    """Run one statement on audit_events with the append-only trigger switched off.
+
+    This is what an attacker with the table owner's (or a superuser's) rights can do. The
+    ALTER TABLEs and the statement share one transaction, so the trigger is never left
+    disabled, even when the statement fails.
+    """
+
+    def run(statement: str, params: dict | None = None) -> None:
+        with database.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"))
+            conn.execute(text(statement), params or {})
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update"))
+
+    return run
+
+
+@pytest.fixture
+def run_cli(database_url) -> Callable[..., subprocess.CompletedProcess]:
+    """`python -m app …` in a subprocess against the test database."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test"}
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    return run
