@@ -6,11 +6,12 @@ with `audit.record` are written by a before_commit hook, so they are in the same
 transaction as the change they describe by construction.
 """
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -114,8 +115,12 @@ class Database:
 database = Database()
 
 
-def get_db_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: commit once at the end, roll back on any error."""
+async def get_db_session(request: Request) -> AsyncIterator[Session]:
+    """The request's unit of work: commit once at the end, roll back on any error.
+
+    Creating a Session does no I/O, so it happens on the event loop; only commit and
+    rollback go to the threadpool (each hop costs CPU under load).
+    """
     context = RequestContext(
         request_id=request.scope.get("state", {}).get("request_id"),
         client_addr=request.client.host if request.client else None,
@@ -123,11 +128,12 @@ def get_db_session(request: Request) -> Iterator[Session]:
     session = database.session(context)
     try:
         yield session
-        session.commit()
+        await run_in_threadpool(session.commit)
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(session.rollback)
         raise
     finally:
+        # After commit or rollback the connection is already back in the pool: no I/O here.
         session.close()
 
 
