@@ -50,7 +50,7 @@ def _server_admin_url() -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _admin_execute(admin_url: str, statement) -> None:
+def admin_execute(admin_url: str, statement) -> None:
     conn = psycopg2.connect(admin_url)
     try:
         conn.autocommit = True
@@ -63,8 +63,8 @@ def _admin_execute(admin_url: str, statement) -> None:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     admin_url = _server_admin_url()
-    _admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
-    _admin_execute(admin_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
+    admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+    admin_execute(admin_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
     url = make_url(admin_url).set(drivername="postgresql+psycopg2", database=TEST_DB)
     rendered = url.render_as_string(hide_password=False)
     from app.migrations import upgrade_to_head
@@ -77,7 +77,7 @@ def database_url() -> Iterator[str]:
     database.configure(rendered)
     yield rendered
     database.dispose()
-    _admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+    admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
 
 
 @pytest.fixture(autouse=True)

@@ -4,17 +4,18 @@ import os
 import uuid
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+import psycopg2
 from psycopg2 import sql
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
 from app.migrations import alembic_config, current_revision, head_revision
 from app.models import Base
+from tests.conftest import admin_execute
 
 # What the migration creates outside the tables, by hand (compare_metadata does not see it).
 AUDIT_TRIGGERS = {"audit_events_chain", "audit_events_no_update", "audit_events_no_truncate"}
@@ -72,13 +73,7 @@ def scratch_database_url(database_url) -> Iterator[str]:
     name = f"riskdesk_scratch_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
     def admin(statement) -> None:
-        conn = psycopg2.connect(libpq_url(database_url))
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(statement)
-        finally:
-            conn.close()
+        admin_execute(libpq_url(database_url), statement)
 
     admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:

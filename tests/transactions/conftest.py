@@ -34,6 +34,16 @@ def audit_count(db, action: str | None = None, entity_id: str | None = None) -> 
     return db.scalar(statement)
 
 
+def created_events_per_reference(db) -> dict[str, int]:
+    """How many transaction.created events each reference has."""
+    rows = db.execute(
+        select(AuditEvent.entity_id, func.count())
+        .where(AuditEvent.action == "transaction.created")
+        .group_by(AuditEvent.entity_id)
+    )
+    return dict(rows.all())
+
+
 def error_fields(response) -> list[Any]:
     """The `field` of every error in a 422 body."""
     return [error["field"] for error in response.json()["detail"]]

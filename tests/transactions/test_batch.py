@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
 from tests.conftest import tx_payload
-from tests.transactions.conftest import assert_rejected, audit_count, transaction_count
+from tests.transactions.conftest import created_events_per_reference, assert_rejected, audit_count, transaction_count
 
 
 @pytest.fixture
@@ -18,15 +18,6 @@ def batch(client, agent_headers):
         return client.post("/transactions/batch", json={"items": items}, headers=headers or agent_headers)
 
     return post
-
-
-def created_events_per_reference(db) -> dict[str, int]:
-    rows = db.execute(
-        select(AuditEvent.entity_id, func.count())
-        .where(AuditEvent.action == "transaction.created")
-        .group_by(AuditEvent.entity_id)
-    )
-    return dict(rows.all())
 
 
 def test_thousand_items_are_created_with_results_in_order(batch, db):

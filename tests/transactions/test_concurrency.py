@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
 from tests.conftest import tx_payload
-from tests.transactions.conftest import audit_count, transaction_count
+from tests.transactions.conftest import created_events_per_reference, audit_count, transaction_count
 
 WORKERS = 50
 
@@ -47,15 +47,6 @@ def agent(users, live_server) -> dict[str, str]:
 def assert_no_server_errors(responses: list[httpx.Response]) -> None:
     errors = [(r.status_code, r.text) for r in responses if r.status_code >= 500]
     assert errors == []
-
-
-def created_events_per_reference(db) -> dict[str, int]:
-    rows = db.execute(
-        select(AuditEvent.entity_id, func.count())
-        .where(AuditEvent.action == "transaction.created")
-        .group_by(AuditEvent.entity_id)
-    )
-    return dict(rows.all())
 
 
 def test_concurrent_identical_posts_create_exactly_one_row(http, agent, db):
