@@ -118,8 +118,9 @@ database = Database()
 async def get_db_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: commit once at the end, roll back on any error.
 
-    Creating a Session does no I/O, so it happens on the event loop; only commit and
-    rollback go to the threadpool (each hop costs CPU under load).
+    ApiRoute endpoints commit in their own thread (app/routing.py); for anything else the
+    commit happens here. Creating and closing a Session does no I/O, so those stay on the
+    event loop; only a pending commit or rollback costs a threadpool hop.
     """
     context = RequestContext(
         request_id=request.scope.get("state", {}).get("request_id"),
@@ -128,9 +129,11 @@ async def get_db_session(request: Request) -> AsyncIterator[Session]:
     session = database.session(context)
     try:
         yield session
-        await run_in_threadpool(session.commit)
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
     except BaseException:
-        await run_in_threadpool(session.rollback)
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
         raise
     finally:
         # After commit or rollback the connection is already back in the pool: no I/O here.

@@ -5,12 +5,10 @@ so validators can refuse them by field name); amounts never pass through float.
 """
 
 import json
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Request
 
 
 def loads(body: bytes | str) -> Any:
@@ -22,13 +20,3 @@ class DecimalJSONRequest(Request):
         if not hasattr(self, "_json"):
             self._json = loads(await self.body())
         return self._json
-
-
-class DecimalJSONRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def decimal_json_handler(request: Request) -> Response:
-            return await handler(DecimalJSONRequest(request.scope, request.receive))
-
-        return decimal_json_handler

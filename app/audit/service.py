@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.db import RequestContext
 
+# Core, not ORM: the events are never read back in the request.
+INSERT_EVENT = insert(AuditEvent.__table__)
 PENDING_KEY = "audit_pending"
 SAVEPOINTS_KEY = "audit_savepoints"
 SYSTEM = "system"
@@ -75,7 +77,7 @@ def write_pending(session: Session) -> None:
     pending = session.info.pop(PENDING_KEY, None)
     if pending:
         session.flush()
-        session.execute(insert(AuditEvent), pending)
+        session.execute(INSERT_EVENT, pending)
 
 
 def mark_savepoint(session: Session, savepoint: Any) -> None:

@@ -1,10 +1,19 @@
-"""Typed auth dependencies: the permission is a type in the route's signature."""
+"""Typed auth dependencies: the permission is a type in the route's signature.
 
-from dataclasses import dataclass
+Two steps. On the event loop: the bearer token's signature, expiry and role (no I/O).
+Then, in the request's unit of work: the user row must still be active with the token's
+role and version, so disabling a user or changing a role revokes old tokens at once.
+ApiRoute endpoints do the second step in their own thread (app/routing.py); any other
+route gets it here, at the cost of one more threadpool hop.
+"""
+
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import Actor
 from app.config import get_settings
@@ -14,14 +23,17 @@ from app.security import tokens
 from app.users.models import User
 
 
-@dataclass(frozen=True)
+@dataclass
 class Principal:
     user_id: int
-    username: str
     role: str
+    token_version: int
+    username: str | None = field(default=None)
 
     @property
     def actor(self) -> Actor:
+        if self.username is None:
+            raise RuntimeError("principal used before it was verified against the database")
         return Actor(name=self.username, id=self.user_id, role=self.role)
 
 
@@ -35,36 +47,48 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def authenticate(session, token: str | None) -> Principal:
-    """The token's live user: disabled users and changed roles are refused."""
+def principal_from_token(token: str | None) -> Principal:
+    """The unverified principal a well-signed, unexpired token names; Unauthorized otherwise."""
     if not token:
         raise Unauthorized("Not authenticated")
     try:
         claims = tokens.decode(token, key=get_settings().signing_key)
     except tokens.InvalidToken:
         raise Unauthorized("Invalid or expired token") from None
+    return Principal(user_id=claims.user_id, role=claims.role, token_version=claims.token_version)
+
+
+def verify_principal(session: Session, principal: Principal) -> Principal:
+    """Check the token's user is still active with the same role and token version."""
+    if principal.username is not None:
+        return principal
     row = session.execute(
-        select(User.username, User.role, User.is_active, User.token_version).where(User.id == claims.user_id)
+        select(User.username, User.role, User.is_active, User.token_version).where(User.id == principal.user_id)
     ).one_or_none()
-    if row is None or not row.is_active or row.role != claims.role or row.token_version != claims.token_version:
+    if row is None or not row.is_active or row.role != principal.role or row.token_version != principal.token_version:
         raise Unauthorized("Token is no longer valid")
-    return Principal(user_id=claims.user_id, username=row.username, role=row.role)
+    principal.username = row.username
+    return principal
 
 
-def current_principal(request: Request, session: DbSession) -> Principal:
-    return authenticate(session, bearer_token(request))
+async def current_principal(request: Request) -> Principal:
+    return principal_from_token(bearer_token(request))
 
 
 class RequireRole:
-    """Dependency: the caller must hold one of `roles` (401 without a token, 403 otherwise)."""
+    """Dependency: the caller must hold one of `roles` (401 without a valid token, 403 otherwise)."""
 
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
 
-    # async: a pure check, so it runs on the event loop instead of costing a threadpool hop.
-    async def __call__(self, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def __call__(
+        self, request: Request, session: DbSession, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
         if principal.role not in self.roles:
             raise Forbidden(f"This action needs one of the roles: {', '.join(sorted(self.roles))}")
+        endpoint = getattr(request.scope.get("route"), "endpoint", None)
+        if not getattr(endpoint, "verifies_principals", False):
+            await run_in_threadpool(verify_principal, session, principal)
         return principal
 
 

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from app.db import DbSession
 from app.errors import Conflict, field_errors
-from app.jsonbody import DecimalJSONRoute
+from app.routing import ApiRoute
 from app.security.deps import AnyUser, TransactionWriter
 from app.transactions import service
 from app.transactions.schemas import (
@@ -19,7 +19,7 @@ from app.transactions.schemas import (
     TransactionPage,
 )
 
-router = APIRouter(prefix="/transactions", tags=["transactions"], route_class=DecimalJSONRoute)
+router = APIRouter(prefix="/transactions", tags=["transactions"], route_class=ApiRoute)
 
 AUTH_ERRORS = {401: {"description": "Missing or invalid token"}, 403: {"description": "Role not allowed"}}
 BAD_INPUT = {422: {"description": "Invalid input; each error names its field"},

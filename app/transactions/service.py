@@ -22,6 +22,11 @@ from app.errors import Conflict, NotFound
 from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
 
+# Built once: statement construction and its cache key cost more than the insert itself.
+INSERT_IF_NEW = (
+    insert(Transaction).on_conflict_do_nothing(index_elements=[Transaction.reference]).returning(Transaction)
+)
+REFRESH = {"populate_existing": True}
 COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "description", "metadata")
 
 
@@ -116,13 +121,7 @@ def _replay_or_conflict(existing: Transaction, data: TransactionCreate) -> Creat
 
 def create(*, session: Session, actor: Actor, data: TransactionCreate) -> CreateOutcome:
     """The new transaction, or the original one for an identical replay; Conflict otherwise."""
-    statement = (
-        insert(Transaction)
-        .values(**_row_values(data, actor))
-        .on_conflict_do_nothing(index_elements=[Transaction.reference])
-        .returning(Transaction)
-    )
-    tx = session.scalars(statement, execution_options={"populate_existing": True}).one_or_none()
+    tx = session.scalars(INSERT_IF_NEW, [_row_values(data, actor)], execution_options=REFRESH).one_or_none()
     if tx is not None:
         _created_event(session, actor, tx)
         return CreateOutcome(tx, created=True)
@@ -142,13 +141,8 @@ def create_many(
     if unique:
         # Rows go in reference order, so concurrent batches take the unique-index locks in
         # one global order: overlapping batches wait for each other instead of deadlocking.
-        statement = (
-            insert(Transaction)
-            .values([_row_values(data, actor) for data in sorted(unique, key=lambda data: data.reference)])
-            .on_conflict_do_nothing(index_elements=[Transaction.reference])
-            .returning(Transaction)
-        )
-        for tx in session.scalars(statement, execution_options={"populate_existing": True}):
+        rows = [_row_values(data, actor) for data in sorted(unique, key=lambda data: data.reference)]
+        for tx in session.scalars(INSERT_IF_NEW, rows, execution_options=REFRESH):
             created[tx.reference] = tx
         for data in unique:
             if data.reference in created:
