@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +21,11 @@ from app.db import DbSession
 from app.errors import Forbidden, Unauthorized
 from app.security import tokens
 from app.users.models import User
+
+
+USER_STATE = select(User.username, User.role, User.is_active, User.token_version).where(
+    User.id == bindparam("user_id")
+)
 
 
 @dataclass
@@ -62,9 +67,7 @@ def verify_principal(session: Session, principal: Principal) -> Principal:
     """Check the token's user is still active with the same role and token version."""
     if principal.username is not None:
         return principal
-    row = session.execute(
-        select(User.username, User.role, User.is_active, User.token_version).where(User.id == principal.user_id)
-    ).one_or_none()
+    row = session.connection().execute(USER_STATE, {"user_id": principal.user_id}).one_or_none()
     if row is None or not row.is_active or row.role != principal.role or row.token_version != principal.token_version:
         raise Unauthorized("Token is no longer valid")
     principal.username = row.username

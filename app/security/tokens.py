@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from functools import lru_cache
 from dataclasses import dataclass
 
 from jose import jwt
@@ -41,6 +42,17 @@ def issue(*, user_id: int, role: str, token_version: int, key: str, ttl_seconds:
 
 def decode(token: str, *, key: str) -> TokenClaims:
     """Verified claims, or InvalidToken; the algorithm is pinned and exp is required."""
+    claims = _verified_claims(token, key)
+    if claims.expires_at <= time.time():
+        raise InvalidToken("token expired")
+    return claims
+
+
+# A token's signature check gives the same answer every time, so agents that reuse one
+# token pay for it once; expiry is still checked on every call (above). Failures are
+# exceptions and are never cached.
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, key: str) -> TokenClaims:
     try:
         header = jwt.get_unverified_header(token)
         if header.get("alg") != ALGORITHM:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,8 @@ INSERT_IF_NEW = (
     insert(Transaction).on_conflict_do_nothing(index_elements=[Transaction.reference]).returning(Transaction)
 )
 REFRESH = {"populate_existing": True}
+BY_REFERENCE = select(Transaction).where(Transaction.reference == bindparam("reference"))
+BY_REFERENCE_FOR_UPDATE = BY_REFERENCE.with_for_update()
 COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "description", "metadata")
 
 
@@ -171,10 +173,8 @@ def get_by_reference(*, session: Session, reference: str, for_update: bool = Fal
     if "\x00" in reference:
         # No stored reference holds NUL, and the driver cannot send one: not found, not a 500.
         raise NotFound(f"transaction {reference!r} not found")
-    statement = select(Transaction).where(Transaction.reference == reference)
-    if for_update:
-        statement = statement.with_for_update()
-    tx = session.scalars(statement).one_or_none()
+    statement = BY_REFERENCE_FOR_UPDATE if for_update else BY_REFERENCE
+    tx = session.scalars(statement, {"reference": reference}).one_or_none()
     if tx is None:
         raise NotFound(f"transaction {reference!r} not found")
     return tx
