@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,14 @@ from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
 
 # Built once: statement construction and its cache key cost more than the insert itself.
+# Core, not ORM: a new row is only read back to answer, so it skips the identity map; the
+# metadata column comes back as `metadata_`, so rows and ORM objects read alike.
+_COLUMNS = Transaction.__table__.c
 INSERT_IF_NEW = (
-    insert(Transaction).on_conflict_do_nothing(index_elements=[Transaction.reference]).returning(Transaction)
+    insert(Transaction.__table__)
+    .on_conflict_do_nothing(index_elements=[_COLUMNS.reference])
+    .returning(*[c.label("metadata_") if c.key == "metadata" else c for c in _COLUMNS])
 )
-REFRESH = {"populate_existing": True}
 BY_REFERENCE = select(Transaction).where(Transaction.reference == bindparam("reference"))
 BY_REFERENCE_FOR_UPDATE = BY_REFERENCE.with_for_update()
 COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "description", "metadata")
@@ -34,7 +38,7 @@ COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "descript
 
 @dataclass(frozen=True)
 class CreateOutcome:
-    transaction: Transaction
+    transaction: Transaction | Row  # a fresh insert's returned row, or the stored object
     created: bool
 
 
@@ -66,7 +70,7 @@ def _row_values(data: TransactionCreate, actor: Actor) -> dict[str, Any]:
         "currency": data.currency,
         "counterparty": data.counterparty,
         "description": data.description,
-        "metadata_": data.metadata or {},
+        "metadata": data.metadata or {},
         "created_by": actor.id,
     }
 
@@ -123,7 +127,7 @@ def _replay_or_conflict(existing: Transaction, data: TransactionCreate) -> Creat
 
 def create(*, session: Session, actor: Actor, data: TransactionCreate) -> CreateOutcome:
     """The new transaction, or the original one for an identical replay; Conflict otherwise."""
-    tx = session.scalars(INSERT_IF_NEW, [_row_values(data, actor)], execution_options=REFRESH).one_or_none()
+    tx = session.execute(INSERT_IF_NEW, _row_values(data, actor)).one_or_none()
     if tx is not None:
         _created_event(session, actor, tx)
         return CreateOutcome(tx, created=True)
@@ -144,7 +148,7 @@ def create_many(
         # Rows go in reference order, so concurrent batches take the unique-index locks in
         # one global order: overlapping batches wait for each other instead of deadlocking.
         rows = [_row_values(data, actor) for data in sorted(unique, key=lambda data: data.reference)]
-        for tx in session.scalars(INSERT_IF_NEW, rows, execution_options=REFRESH):
+        for tx in session.execute(INSERT_IF_NEW, rows):
             created[tx.reference] = tx
         for data in unique:
             if data.reference in created:
