@@ -58,11 +58,16 @@ def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[...
     @functools.wraps(endpoint)
     def run(*args: Any, **kwargs: Any) -> Any:
         session: Session | None = kwargs[sessions[0]] if sessions else None
-        for name in principals:
-            verify_principal(session, kwargs[name])
-        result = endpoint(*args, **kwargs)
-        if session is not None:
-            session.commit()
+        try:
+            for name in principals:
+                verify_principal(session, kwargs[name])
+            result = endpoint(*args, **kwargs)
+            if session is not None:
+                session.commit()
+        except BaseException:
+            if session is not None:
+                session.rollback()  # here, in this thread, rather than in another hop later
+            raise
         return _as_response(result, status_code, kwargs[responses[0]] if responses else None)
 
     run.verifies_principals = True  # type: ignore[attr-defined]

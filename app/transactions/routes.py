@@ -126,7 +126,7 @@ def list_transactions(
     responses={404: {"description": "Unknown reference"}, **AUTH_ERRORS},
 )
 def get_transaction(reference: str, principal: AnyUser, session: DbSession):
-    return service.to_out(service.get_by_reference(session=session, reference=reference))
+    return service.to_out(service.read_by_reference(session=session, reference=reference))
 
 
 @router.post(

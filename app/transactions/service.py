@@ -26,13 +26,12 @@ from app.transactions.schemas import SettlementRequest, TransactionCreate, Trans
 # Core, not ORM: a new row is only read back to answer, so it skips the identity map; the
 # metadata column comes back as `metadata_`, so rows and ORM objects read alike.
 _COLUMNS = Transaction.__table__.c
+_RETURNED = [c.label("metadata_") if c.key == "metadata" else c for c in _COLUMNS]
 INSERT_IF_NEW = (
-    insert(Transaction.__table__)
-    .on_conflict_do_nothing(index_elements=[_COLUMNS.reference])
-    .returning(*[c.label("metadata_") if c.key == "metadata" else c for c in _COLUMNS])
+    insert(Transaction.__table__).on_conflict_do_nothing(index_elements=[_COLUMNS.reference]).returning(*_RETURNED)
 )
-BY_REFERENCE = select(Transaction).where(Transaction.reference == bindparam("reference"))
-BY_REFERENCE_FOR_UPDATE = BY_REFERENCE.with_for_update()
+READ_BY_REFERENCE = select(*_RETURNED).where(_COLUMNS.reference == bindparam("reference"))
+BY_REFERENCE_FOR_UPDATE = select(Transaction).where(Transaction.reference == bindparam("reference")).with_for_update()
 COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "description", "metadata")
 
 
@@ -131,7 +130,7 @@ def create(*, session: Session, actor: Actor, data: TransactionCreate) -> Create
     if tx is not None:
         _created_event(session, actor, tx)
         return CreateOutcome(tx, created=True)
-    existing = get_by_reference(session=session, reference=data.reference)
+    existing = read_by_reference(session=session, reference=data.reference)
     return _replay_or_conflict(existing, data)
 
 
@@ -156,7 +155,7 @@ def create_many(
     missing = [data.reference for data in unique if data.reference not in created]
     existing = {
         tx.reference: tx
-        for tx in session.scalars(select(Transaction).where(Transaction.reference.in_(missing)))
+        for tx in session.execute(select(*_RETURNED).where(_COLUMNS.reference.in_(missing)))
     } if missing else {}
 
     results: list[CreateOutcome | Conflict] = []
@@ -172,13 +171,25 @@ def create_many(
     return results
 
 
-def get_by_reference(*, session: Session, reference: str, for_update: bool = False) -> Transaction:
-    """The transaction with this reference, or NotFound."""
+def _check_reference(reference: str) -> None:
     if "\x00" in reference:
         # No stored reference holds NUL, and the driver cannot send one: not found, not a 500.
         raise NotFound(f"transaction {reference!r} not found")
-    statement = BY_REFERENCE_FOR_UPDATE if for_update else BY_REFERENCE
-    tx = session.scalars(statement, {"reference": reference}).one_or_none()
+
+
+def read_by_reference(*, session: Session, reference: str) -> Row:
+    """The transaction with this reference as a read-only row, or NotFound."""
+    _check_reference(reference)
+    row = session.execute(READ_BY_REFERENCE, {"reference": reference}).one_or_none()
+    if row is None:
+        raise NotFound(f"transaction {reference!r} not found")
+    return row
+
+
+def get_for_update(*, session: Session, reference: str) -> Transaction:
+    """The transaction with this reference, row-locked for a state change, or NotFound."""
+    _check_reference(reference)
+    tx = session.scalars(BY_REFERENCE_FOR_UPDATE, {"reference": reference}).one_or_none()
     if tx is None:
         raise NotFound(f"transaction {reference!r} not found")
     return tx
@@ -208,18 +219,18 @@ def list_page(
     account_id: str | None = None,
     status: str | None = None,
     review_status: str | None = None,
-) -> tuple[list[Transaction], str | None]:
+) -> tuple[list[Row], str | None]:
     """Newest first, keyset-paginated by id; returns the page and the next cursor."""
-    statement = select(Transaction).order_by(Transaction.id.desc()).limit(limit + 1)
+    statement = select(*_RETURNED).order_by(_COLUMNS.id.desc()).limit(limit + 1)
     if after_id is not None:
-        statement = statement.where(Transaction.id < after_id)
+        statement = statement.where(_COLUMNS.id < after_id)
     if account_id is not None:
-        statement = statement.where(Transaction.account_id == account_id)
+        statement = statement.where(_COLUMNS.account_id == account_id)
     if status is not None:
-        statement = statement.where(Transaction.status == status)
+        statement = statement.where(_COLUMNS.status == status)
     if review_status is not None:
-        statement = statement.where(Transaction.review_status == review_status)
-    rows = list(session.scalars(statement))
+        statement = statement.where(_COLUMNS.review_status == review_status)
+    rows = list(session.execute(statement))
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
@@ -232,7 +243,7 @@ REVIEW_BLOCKS_SETTLEMENT = {
 
 def settle(*, session: Session, actor: Actor, reference: str, request: SettlementRequest) -> Transaction:
     """Move a pending transaction to settled or failed; the same outcome again is a no-op."""
-    tx = get_by_reference(session=session, reference=reference, for_update=True)
+    tx = get_for_update(session=session, reference=reference)
     if tx.status == request.status:
         return tx
     if tx.status != "pending":
