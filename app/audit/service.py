@@ -77,7 +77,8 @@ def write_pending(session: Session) -> None:
     pending = session.info.pop(PENDING_KEY, None)
     if pending:
         session.flush()
-        session.execute(INSERT_EVENT, pending)
+        # One event is the common case: a plain execute is cheaper than executemany.
+        session.execute(INSERT_EVENT, pending[0] if len(pending) == 1 else pending)
 
 
 def mark_savepoint(session: Session, savepoint: Any) -> None:
