@@ -6,17 +6,16 @@ them (see migrations/versions/0001_foundation.py). Verification recomputes every
 in the database in one ordered scan.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, text
+from psycopg2.extras import Json
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.audit.models import AuditEvent
 from app.db import RequestContext
 
-# Core, not ORM: the events are never read back in the request.
-INSERT_EVENT = insert(AuditEvent.__table__)
 PENDING_KEY = "audit_pending"
 SAVEPOINTS_KEY = "audit_savepoints"
 SYSTEM = "system"
@@ -71,14 +70,47 @@ def record(
     )
 
 
+_EVENT_COLUMNS = (
+    "actor", "actor_id", "actor_role", "actor_type", "action", "entity_type", "entity_id",
+    "before", "after", "reason", "request_id", "client_addr",
+)
+_ROW_TEMPLATE = "(" + ", ".join("%s::jsonb" if c in ("before", "after") else "%s" for c in _EVENT_COLUMNS) + ")"
+_INSERT_PREFIX = f"INSERT INTO audit_events ({', '.join(_EVENT_COLUMNS)}) VALUES "
+
+
+def _as_json(value: Any) -> Json | None:
+    return None if value is None else Json(value, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
 def write_pending(session: Session) -> None:
-    """Insert queued events (the chain lock is taken here, as late as possible)."""
+    """Insert the queued events and COMMIT, in one message to the server.
+
+    The chain trigger takes its lock at this INSERT and COMMIT releases it. Sent together,
+    no client round trip (nor a wait for Python's GIL in a busy worker) happens while the
+    lock is held, so writers serialize only for the server-side insert and WAL flush. The
+    commit SQLAlchemy issues afterwards finds no open transaction and is a no-op.
+    """
     session.info.pop(SAVEPOINTS_KEY, None)
     pending = session.info.pop(PENDING_KEY, None)
-    if pending:
-        session.flush()
-        # One event is the common case: a plain execute is cheaper than executemany.
-        session.execute(INSERT_EVENT, pending[0] if len(pending) == 1 else pending)
+    if not pending:
+        return
+    session.flush()
+    cursor = session.connection().connection.cursor()
+    try:
+        rows = b",".join(
+            cursor.mogrify(
+                _ROW_TEMPLATE,
+                tuple(_as_json(event[c]) if c in ("before", "after") else event[c] for c in _EVENT_COLUMNS),
+            )
+            for event in pending
+        )
+        cursor.execute(_INSERT_PREFIX.encode() + rows + b"; COMMIT")
+    finally:
+        cursor.close()
 
 
 def mark_savepoint(session: Session, savepoint: Any) -> None:
