@@ -16,23 +16,14 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from app.config import get_settings
+from app.db import build_engine
 
 settings = get_settings()
-engine = create_engine(
-    os.environ["DATABASE_URL"],
-    pool_size=settings.db_pool_size,
-    max_overflow=settings.db_max_overflow,
-    pool_timeout=settings.db_pool_timeout_seconds,
-    pool_recycle=1800,
-    connect_args={
-        "connect_timeout": 3,
-        "application_name": "riskdesk-floor",
-        "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout=5000",
-    },
-)
+# The app's own engine factory: same pool sizes, timeouts and connect options.
+engine = build_engine(os.environ["DATABASE_URL"], settings)
 
 COLUMNS = (
     "id, reference, account_id, amount, currency, counterparty, description, metadata, status, "
