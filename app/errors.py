@@ -40,14 +40,6 @@ class Forbidden(DomainError):
     status_code = 403
 
 
-class TooManyRequests(DomainError):
-    status_code = 429
-
-
-class ServiceUnavailable(DomainError):
-    status_code = 503
-
-
 def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Validation errors as [{"loc", "field", "msg", "type"}], never echoing the input."""
     shaped = []

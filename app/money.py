@@ -12,8 +12,6 @@ from functools import lru_cache
 from iso4217 import Currency
 
 MAX_AMOUNT_EXCLUSIVE = Decimal(10) ** 15
-# The widest minor unit ISO 4217 defines (CLF, UYW); the column is NUMERIC(19, 4).
-MAX_MINOR_UNITS = 4
 # Plain ASCII decimal notation. Decimal() alone also takes "1_000" and non-ASCII digits.
 _DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 

@@ -7,9 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
 
-ACTOR_TYPES = ("human", "agent", "system")
-
-
 class AuditEvent(Base):
     """One append-only, hash-chained entry; id, occurred_at and hashes are set by the database."""
 

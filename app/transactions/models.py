@@ -8,9 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
 
-STATUSES = ("pending", "settled", "failed")
-REVIEW_STATUSES = ("clear", "flagged", "approved", "rejected")
-
 
 class Transaction(Base):
     __tablename__ = "transactions"
@@ -18,6 +15,7 @@ class Transaction(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reference: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
     account_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    # 15 integer digits (amounts stay below 10^15) and 4 decimals, ISO 4217's widest minor unit.
     amount: Mapped[Decimal] = mapped_column(Numeric(19, 4), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     counterparty: Mapped[str | None] = mapped_column(String(255))
