@@ -1,11 +1,12 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import FetchedValue, BigInteger, CheckConstraint, DateTime, Index, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, FetchedValue, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+
 
 class AuditEvent(Base):
     """One append-only, hash-chained entry; id, occurred_at and hashes are set by the database."""
