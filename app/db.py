@@ -1,17 +1,15 @@
 """Engine, session factory and the per-request unit of work.
 
-A request gets one Session; services only flush; the dependency commits once, before the
-response is sent (scope="function"), or rolls back on any exception. Audit events queued
+A request gets one Session; services only flush; the ApiRoute wrapper (app/routing.py)
+commits once, before the response is sent, or rolls back on any exception. Audit events queued
 with `audit.record` are written by a before_commit hook, so they are in the same
 transaction as the change they describe by construction.
 """
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -115,32 +113,24 @@ class Database:
 database = Database()
 
 
-async def get_db_session(request: Request) -> AsyncIterator[Session]:
-    """The request's unit of work: commit once at the end, roll back on any error.
+async def get_db_session(request: Request) -> Session:
+    """The request's unit of work, for ApiRoute endpoints (app/routing.py).
 
-    ApiRoute endpoints commit in their own thread (app/routing.py); for anything else the
-    commit happens here. Creating and closing a Session does no I/O, so those stay on the
-    event loop; only a pending commit or rollback costs a threadpool hop.
+    The endpoint's own thread verifies the caller, runs it, commits (or rolls back) and
+    closes the session; no dependency teardown is needed. Creating a Session does no I/O.
+    A route of another class would never commit, so it is refused outright.
     """
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    if not getattr(endpoint, "verifies_principals", False):
+        raise RuntimeError("DbSession is only for routes of class app.routing.ApiRoute")
     context = RequestContext(
         request_id=request.scope.get("state", {}).get("request_id"),
         client_addr=request.client.host if request.client else None,
     )
-    session = database.session(context)
-    try:
-        yield session
-        if session.in_transaction():
-            await run_in_threadpool(session.commit)
-    except BaseException:
-        if session.in_transaction():
-            await run_in_threadpool(session.rollback)
-        raise
-    finally:
-        # After commit or rollback the connection is already back in the pool: no I/O here.
-        session.close()
+    return database.session(context)
 
 
-DbSession = Annotated[Session, Depends(get_db_session, scope="function")]
+DbSession = Annotated[Session, Depends(get_db_session)]
 
 
 @event.listens_for(Session, "before_commit")

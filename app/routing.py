@@ -3,8 +3,8 @@
 FastAPI runs every sync dependency, the sync endpoint and the response validation in
 separate threadpool hops; under load each hop costs more CPU than the request's SQL. An
 ApiRoute runs a sync endpoint as one unit of work in one hop instead: check the caller's
-token against the users table, run the endpoint, commit, and serialize the returned
-model once. JWT signature and role checks stay on the event loop (app/security/deps.py).
+token against the users table, run the endpoint, commit (or roll back), close the
+session, and serialize the returned model once. JWT signature and role checks stay on the event loop (app/security/deps.py).
 """
 
 import functools
@@ -68,6 +68,9 @@ def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[...
             if session is not None:
                 session.rollback()  # here, in this thread, rather than in another hop later
             raise
+        finally:
+            if session is not None:
+                session.close()
         return _as_response(result, status_code, kwargs[responses[0]] if responses else None)
 
     run.verifies_principals = True  # type: ignore[attr-defined]

@@ -113,3 +113,27 @@ def test_writes_are_audited_under_the_callers_role(client, users, db, role):
     event = db.scalars(select(AuditEvent).where(AuditEvent.action == "transaction.created")).one()
     assert event.actor == f"the-{role}"
     assert event.actor_role == role
+
+
+def test_a_route_outside_api_route_cannot_use_role_checks(database_url, users):
+    """Only ApiRoute verifies the token's user in the database, so other routes are refused."""
+    from fastapi import APIRouter, FastAPI
+    from fastapi.testclient import TestClient
+
+    from app import errors
+    from app.security.deps import AnyUser
+
+    router = APIRouter()
+
+    @router.get("/plain")
+    def plain(principal: AnyUser):
+        return {"user": principal.user_id}
+
+    plain_app = FastAPI()
+    errors.install(plain_app)
+    plain_app.include_router(router)
+    user = users.create("analyst")
+    with TestClient(plain_app, raise_server_exceptions=False) as client:
+        response = client.get("/plain", headers={"Authorization": f"Bearer {users.token_for(user)}"})
+    assert response.status_code == 500
+    assert "user" not in response.json()
