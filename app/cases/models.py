@@ -1,0 +1,81 @@
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Text,
+    func, text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+STATES = ("open", "in_review", "approved", "rejected", "escalated")
+UNDECIDED_STATES = ("open", "in_review", "escalated")
+KINDS = ("risk", "reconciliation")
+DECISIONS = ("approve", "reject", "escalate")
+REASON_CODES = (
+    "false_positive", "verified_customer", "suspected_fraud", "account_takeover",
+    "sanctions_concern", "policy_violation", "needs_more_info", "other",
+)
+
+
+class ReviewCase(Base):
+    """A transaction (or a reconciliation mismatch) waiting for a human decision.
+
+    `risk` (the highest score seen) orders the queue together with the id (age). A claim
+    is `assignee_id` plus `lease_expires_at`: an expired lease is free to claim again.
+    `version` goes up on every change, so a decision made on a stale page is refused.
+    """
+
+    __tablename__ = "review_cases"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default="risk")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="open")
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("transactions.id"))
+    risk: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
+    # Copied from the transaction (immutable there) so queue filters need no join.
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(19, 4))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    needs_second_approval: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    first_approved_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    decided_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint(f"state IN {STATES!r}".replace('"', "'"), name="state"),
+        CheckConstraint(f"kind IN {KINDS!r}".replace('"', "'"), name="kind"),
+        CheckConstraint("risk BETWEEN 0 AND 100", name="risk_range"),
+        CheckConstraint("(assignee_id IS NULL) = (lease_expires_at IS NULL)", name="claim_has_lease"),
+        # Four-eyes, enforced by the database: an approval that needs a second reviewer is
+        # final only when a different user than the first approver made it.
+        CheckConstraint(
+            "state <> 'approved' OR NOT needs_second_approval"
+            " OR (first_approved_by IS NOT NULL AND decided_by IS NOT NULL AND first_approved_by <> decided_by)",
+            name="four_eyes",
+        ),
+        CheckConstraint(
+            "(state IN ('approved', 'rejected')) = (decided_at IS NOT NULL)", name="decided_at_when_decided"
+        ),
+        # One undecided case per transaction and kind: concurrent scores cannot open two.
+        Index(
+            "uq_review_cases_one_undecided", "transaction_id", "kind", unique=True,
+            postgresql_where=text("state IN ('open', 'in_review', 'escalated')"),
+        ),
+        # The queue and "next case": highest risk first, then oldest, over undecided cases.
+        Index(
+            "ix_review_cases_queue", text("risk DESC"), "id",
+            postgresql_where=text("state IN ('open', 'in_review', 'escalated')"),
+        ),
+        Index("ix_review_cases_transaction_id", "transaction_id"),
+        Index("ix_review_cases_assignee_id", "assignee_id", postgresql_where=text("assignee_id IS NOT NULL")),
+    )

@@ -1,0 +1,46 @@
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Numeric, SmallInteger, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+
+class RiskScore(Base):
+    """One model's opinion of one transaction; scores are never edited, only added."""
+
+    __tablename__ = "risk_scores"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("transactions.id"), nullable=False)
+    score: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    model: Mapped[str] = mapped_column(String(100), nullable=False)
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    is_flagged: Mapped[bool] = mapped_column(nullable=False)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
+        Index("ix_risk_scores_transaction_id_id", "transaction_id", "id"),
+    )
+
+
+class AmountRule(Base):
+    """Flag every transaction in `currency` whose amount is at or above `threshold`."""
+
+    __tablename__ = "amount_rules"
+
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    threshold: Mapped[Decimal] = mapped_column(Numeric(19, 4), nullable=False)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
+        CheckConstraint("threshold > 0", name="threshold_positive"),
+    )
