@@ -11,6 +11,8 @@ from app.db import database
 from app.observability import RequestContextMiddleware, configure_logging
 from app.ops.routes import router as ops_router
 from app.transactions.routes import router as transactions_router
+from app.cases.routes import router as cases_router
+from app.risk.routes import router as risk_router
 
 
 def create_app() -> FastAPI:
@@ -35,6 +37,8 @@ def create_app() -> FastAPI:
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(transactions_router)
+    app.include_router(risk_router)
+    app.include_router(cases_router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

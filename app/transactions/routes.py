@@ -141,5 +141,5 @@ def get_transaction(reference: str, principal: AnyUser, session: DbSession):
     },
 )
 def settle_transaction(reference: str, request: SettlementRequest, principal: TransactionWriter, session: DbSession):
-    tx = service.settle(session=session, actor=principal.actor, reference=reference, request=request)
-    return service.to_out(tx)
+    service.settle(session=session, actor=principal.actor, reference=reference, request=request)
+    return service.to_out(service.read_by_reference(session=session, reference=reference))

@@ -19,6 +19,7 @@ from app import money
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import Conflict, NotFound
+from app.risk.models import RiskScore
 from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
 
@@ -30,7 +31,16 @@ _RETURNED = [c.label("metadata_") if c.key == "metadata" else c for c in _COLUMN
 INSERT_IF_NEW = (
     insert(Transaction.__table__).on_conflict_do_nothing(index_elements=[_COLUMNS.reference]).returning(*_RETURNED)
 )
-READ_BY_REFERENCE = select(*_RETURNED).where(_COLUMNS.reference == bindparam("reference"))
+LATEST_RISK_SCORE = (
+    select(RiskScore.score)
+    .where(RiskScore.transaction_id == _COLUMNS.id)
+    .order_by(RiskScore.id.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("risk_score")
+)
+_READ = [*_RETURNED, LATEST_RISK_SCORE]
+READ_BY_REFERENCE = select(*_READ).where(_COLUMNS.reference == bindparam("reference"))
 BY_REFERENCE_FOR_UPDATE = select(Transaction).where(Transaction.reference == bindparam("reference")).with_for_update()
 COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "description", "metadata")
 
@@ -41,7 +51,7 @@ class CreateOutcome:
     created: bool
 
 
-def to_out(tx: Transaction, risk_score: int | None = None) -> TransactionOut:
+def to_out(tx: Transaction | Row) -> TransactionOut:
     return TransactionOut(
         id=tx.id,
         account_id=tx.account_id,
@@ -57,7 +67,7 @@ def to_out(tx: Transaction, risk_score: int | None = None) -> TransactionOut:
         settled_at=tx.settled_at,
         created_at=tx.created_at,
         updated_at=tx.updated_at,
-        risk_score=risk_score,
+        risk_score=getattr(tx, "risk_score", None),
     )
 
 
@@ -221,7 +231,7 @@ def list_page(
     review_status: str | None = None,
 ) -> tuple[list[Row], str | None]:
     """Newest first, keyset-paginated by id; returns the page and the next cursor."""
-    statement = select(*_RETURNED).order_by(_COLUMNS.id.desc()).limit(limit + 1)
+    statement = select(*_READ).order_by(_COLUMNS.id.desc()).limit(limit + 1)
     if after_id is not None:
         statement = statement.where(_COLUMNS.id < after_id)
     if account_id is not None:

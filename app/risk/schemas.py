@@ -1,0 +1,69 @@
+"""Risk score shapes: a 0–100 integer score with the model's reasons."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from app.transactions.schemas import _clean_text
+
+Text = Annotated[str, BeforeValidator(_clean_text)]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON numbers arrive as Decimal; 87.5 must be refused, not truncated.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer from 0 to 100")
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise ValueError("must be an integer from 0 to 100")
+        return int(value)
+    return value
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[Text, Field(min_length=1, max_length=64)]
+    description: Annotated[Text, Field(min_length=1, max_length=1000)]
+    weight: Annotated[Decimal | None, Field(ge=-1000, le=1000, allow_inf_nan=False)] = None
+
+
+class RiskScoreCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "score": 87, "model": "fraud-gbm", "model_version": "2026.11",
+            "reasons": [{"code": "velocity", "description": "9 payments in 10 minutes", "weight": "0.41"}],
+        }]},
+    )
+
+    score: Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=100, strict=False)]
+    model: Annotated[Text, Field(min_length=1, max_length=100)]
+    model_version: Annotated[Text | None, Field(max_length=100)] = None
+    reasons: Annotated[list[Reason], Field(max_length=50)] = []
+
+    @field_validator("model")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class RiskScoreCreated(BaseModel):
+    id: int
+    score: int
+    flagged: bool
+    case_id: int | None
+
+
+class RiskScoreOut(BaseModel):
+    id: int
+    score: int
+    model: str
+    model_version: str | None
+    reasons: list[dict[str, Any]]
+    flagged: bool
+    created_at: datetime
