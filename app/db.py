@@ -135,6 +135,8 @@ DbSession = Annotated[Session, Depends(get_db_session)]
 
 @event.listens_for(Session, "before_commit")
 def _write_pending_audit_events(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release also fires before_commit; only the real COMMIT writes
     from app.audit.service import write_pending
 
     write_pending(session)

@@ -7,6 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
+from app.risk import service as risk
+from app.risk.schemas import Reason, RiskScoreCreate
 from app.transactions import service as transactions
 from app.transactions.schemas import SettlementRequest, TransactionCreate
 from app.users import service as users
@@ -22,6 +24,15 @@ DEMO_USERS = (
 ACCOUNTS = [f"acct_{n:03d}" for n in range(1, 13)]
 MERCHANTS = ["ACME Supplies Ltd", "Blue Harbor Travel", "Crypto Quick Exchange", "Nordwind GmbH",
              "Sakura Electronics", "Gulf Trading Co", "<b>Markup Merchant</b>", "Corner Coffee"]
+REASONS = [
+    Reason(code="velocity", description="7 payments from this account in the last 10 minutes", weight=Decimal("0.41")),
+    Reason(code="new_device", description="First payment from this device fingerprint", weight=Decimal("0.22")),
+    Reason(code="geo_mismatch", description="Card country differs from IP country", weight=Decimal("0.30")),
+    Reason(code="amount_spike", description="Amount is 12x the account's 90-day median", weight=Decimal("0.35")),
+    Reason(code="high_risk_mcc", description="Merchant category has an elevated chargeback rate", weight=Decimal("0.18")),
+    Reason(code="<script>alert(1)</script>", description="Markup in a reason must render as text"),
+]
+SCORE_BANDS = [(5, 40), (30, 69), (70, 99)]  # low, medium, flagged at the default threshold
 CURRENCIES = [("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KWD", 3)]
 
 
@@ -48,7 +59,18 @@ def seed_if_empty(session: Session) -> bool:
             metadata={"channel": rng.choice(["card", "sepa", "wire", "ach"])},
         ))
     transactions.create_many(session=session, actor=actor, items=items)
+    flagged = set()
+    for item in items:
+        score = rng.randint(*rng.choice(SCORE_BANDS))
+        created = risk.post_score(session=session, actor=actor, reference=item.reference, data=RiskScoreCreate(
+            score=score, model="fraud-gbm", model_version="2026.11",
+            reasons=rng.sample(REASONS, k=rng.randint(1, 3)),
+        ))
+        if created.flagged:
+            flagged.add(item.reference)
     for item in items[:150]:
+        if item.reference in flagged:
+            continue
         outcome = "settled" if rng.random() < 0.9 else "failed"
         transactions.settle(session=session, actor=actor, reference=item.reference,
                             request=SettlementRequest(status=outcome))
