@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     secret_key: str | None = None
 
     access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # Lifetime of a browser sign-in (the session cookie and the token it holds): a working day.
+    browser_session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     max_body_bytes: int = 1024 * 1024
     # Failed logins tolerated per username / per client address in the window.
     login_max_failures_per_user: int = 5

@@ -3,16 +3,22 @@
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.auth.routes import router as auth_router
-from app.config import check_production_safety, get_settings
+from app.config import PROJECT_ROOT, check_production_safety, get_settings
 from app.db import database
 from app.observability import RequestContextMiddleware, configure_logging
 from app.ops.routes import router as ops_router
 from app.transactions.routes import router as transactions_router
 from app.cases.routes import router as cases_router
 from app.risk.routes import router as risk_router
+from app.web.auth import router as web_auth_router
+from app.web.errors import install_not_found_page
+from app.web.headers import SecurityHeadersMiddleware
+from app.web.queue import router as web_queue_router
+from app.web.cases import router as web_cases_router
 
 
 def create_app() -> FastAPI:
@@ -39,6 +45,12 @@ def create_app() -> FastAPI:
     app.include_router(transactions_router)
     app.include_router(risk_router)
     app.include_router(cases_router)
+    install_not_found_page(app)
+    app.include_router(web_auth_router)
+    app.include_router(web_queue_router)
+    app.include_router(web_cases_router)
+    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -1,4 +1,12 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine (embedded PostgreSQL unless TEST_DATABASE_URL is set).
 source "$(dirname "$0")/bootstrap.sh" test
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+  echo "Installing Chromium for the browser tests (apt-get)…" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 exec .venv/bin/python -m pytest "$@"

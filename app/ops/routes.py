@@ -1,5 +1,5 @@
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from app import migrations
@@ -7,12 +7,6 @@ from app.db import database
 from app.observability import metrics_text
 
 router = APIRouter(tags=["operations"])
-
-
-@router.get("/", include_in_schema=False)
-def home():
-    # The analyst screens arrive with the review workflow; until then the API docs are home.
-    return RedirectResponse("/docs")
 
 
 @router.get("/healthz", summary="The process is up")

@@ -11,19 +11,26 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.config import get_settings
 from app.errors import Forbidden, Unauthorized
 from app.security import tokens
+from app.security.models import RevokedToken
 from app.users.models import User
 
 
 USER_STATE = select(User.username, User.role, User.is_active, User.token_version).where(
     User.id == bindparam("user_id")
 )
+# Browser sessions can be ended by logout, so their check also asks whether the token id
+# was revoked; bearer tokens (no jti on the Principal) keep the one-table lookup above.
+SESSION_STATE = select(
+    User.username, User.role, User.is_active, User.token_version,
+    exists().where(RevokedToken.jti == bindparam("jti")).label("is_revoked"),
+).where(User.id == bindparam("user_id"))
 
 
 @dataclass
@@ -32,6 +39,9 @@ class Principal:
     role: str
     token_version: int
     username: str | None = field(default=None)
+    # Set for browser sessions only: the token's id and expiry (epoch seconds), for logout.
+    jti: str | None = field(default=None)
+    expires_at: int | None = field(default=None)
 
     @property
     def actor(self) -> Actor:
@@ -62,10 +72,18 @@ def principal_from_token(token: str | None) -> Principal:
 
 
 def verify_principal(session: Session, principal: Principal) -> Principal:
-    """Check the token's user is still active with the same role and token version."""
+    """Check the token's user is still active with the same role and token version
+    (and, for a browser session, that it was not logged out)."""
     if principal.username is not None:
         return principal
-    row = session.connection().execute(USER_STATE, {"user_id": principal.user_id}).one_or_none()
+    if principal.jti is None:
+        row = session.connection().execute(USER_STATE, {"user_id": principal.user_id}).one_or_none()
+    else:
+        row = session.connection().execute(
+            SESSION_STATE, {"user_id": principal.user_id, "jti": principal.jti}
+        ).one_or_none()
+        if row is not None and row.is_revoked:
+            raise Unauthorized("Session has ended")
     if row is None or not row.is_active or row.role != principal.role or row.token_version != principal.token_version:
         raise Unauthorized("Token is no longer valid")
     principal.username = row.username

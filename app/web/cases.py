@@ -1,0 +1,109 @@
+"""The case screen, `/cases/{id}`: transaction, scores, account history, timeline, decision.
+
+Every action (claim, renew, release, decide) answers with the whole case page; HTMX
+swaps its `#case-main` in place, so the timeline and state are always current. A
+conflict or invalid input comes back as the same page with the message where the user
+acted (409/422, which the htmx config swaps).
+"""
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.cases import flows, service as cases
+from app.cases.models import REASON_CODES
+from app.cases.schemas import DecisionRequest
+from app.db import DbSession
+from app.errors import Conflict, DomainError, Forbidden, field_errors
+from app.security.deps import Principal
+from app.settings.service import get_review_settings
+from app.web.deps import BrowserUser, ScreenRoute
+from app.web.templating import money, render
+
+router = APIRouter(route_class=ScreenRoute)
+
+CaseId = Annotated[int, Path(ge=1, lt=2**63)]
+
+
+def _page(
+    request: Request, session: Session, principal: Principal, case_id: int, *, status_code: int = 200, **context
+):
+    detail = flows.case_detail(session=session, case_id=case_id)
+    settings = get_review_settings(session=session)
+    tx = detail.transaction
+    needs_two = tx is not None and Decimal(tx.amount) > settings.dual_control_threshold
+    return render(
+        request, "cases/detail.html",
+        {"detail": detail, "case": detail.case, "tx": detail.transaction, "reason_codes": REASON_CODES,
+         "needs_two_approvals": needs_two,
+         "dual_control_threshold_text": money(settings.dual_control_threshold, tx.currency if tx else None),
+         "me": principal, "active_nav": "queue",
+         "form": {}, "field_errors": {}, **context},
+        principal=principal, status_code=status_code,
+    )
+
+
+def _committed(session: Session) -> None:
+    # The page shown after an action includes the action's own audit events, which the
+    # chain writes at commit; so commit before rendering (the unit of work's commit is then a no-op).
+    session.commit()
+
+
+def _after_failure(session: Session, error: DomainError) -> dict:
+    # Nothing of the failed action is kept, and no row lock is held while the page renders.
+    session.rollback()
+    return {"status_code": error.status_code, "action_error": error.detail}
+
+
+@router.get("/cases/{case_id}")
+def case_page(case_id: CaseId, request: Request, session: DbSession, principal: BrowserUser):
+    return _page(request, session, principal, case_id)
+
+
+@router.post("/cases/{case_id}/claim")
+def claim_case(case_id: CaseId, request: Request, session: DbSession, principal: BrowserUser):
+    try:
+        claimed = cases.claim(session=session, actor=principal.actor, case_id=case_id)
+    except (Conflict, Forbidden) as error:
+        return _page(request, session, principal, case_id, **_after_failure(session, error))
+    _committed(session)
+    until = claimed.lease_expires_at.strftime("%H:%M UTC") if claimed.lease_expires_at else ""
+    return _page(request, session, principal, case_id, action_message=f"You hold this case until {until}.")
+
+
+@router.post("/cases/{case_id}/release")
+def release_case(case_id: CaseId, request: Request, session: DbSession, principal: BrowserUser):
+    try:
+        cases.release(session=session, actor=principal.actor, case_id=case_id)
+    except (Conflict, Forbidden) as error:
+        return _page(request, session, principal, case_id, **_after_failure(session, error))
+    _committed(session)
+    return _page(request, session, principal, case_id, action_message="Released: the case is back in the queue.")
+
+
+@router.post("/cases/{case_id}/decision")
+def decide_case(
+    case_id: CaseId,
+    request: Request,
+    session: DbSession,
+    principal: BrowserUser,
+    decision: Annotated[str, Form()] = "",
+    reason_code: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=10_000)] = "",
+    version: Annotated[str, Form(max_length=20)] = "",
+):
+    form = {"decision": decision, "reason_code": reason_code, "note": note, "version": version}
+    try:
+        data = DecisionRequest.model_validate({k: v for k, v in form.items() if v != ""})
+    except ValidationError as exc:
+        errors = {e["field"] or "decision": e["msg"] for e in field_errors(exc.errors(include_input=False))}
+        return _page(request, session, principal, case_id, status_code=422, form=form, field_errors=errors)
+    try:
+        _, message = cases.decide(session=session, actor=principal.actor, case_id=case_id, data=data)
+    except (Conflict, Forbidden) as error:
+        return _page(request, session, principal, case_id, form=form, **_after_failure(session, error))
+    _committed(session)
+    return _page(request, session, principal, case_id, action_message=message, decided=True)

@@ -1,0 +1,56 @@
+"""The browser's cookies: the session (a JWT) and the login form's pre-session nonce."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.config import Settings, get_settings
+from app.security.deps import Principal
+from app.security.sessions import principal_from_session_token
+
+SESSION_COOKIE = "riskdesk_session"
+LOGIN_COOKIE = "riskdesk_login"
+LOGIN_PATH = "/login"
+# A login form left open longer than this gets a "reload and try again" page.
+LOGIN_NONCE_SECONDS = 12 * 60 * 60
+_PRINCIPAL_KEY = "browser_principal"
+
+
+def set_session_cookie(response: Response, token: str, *, settings: Settings) -> None:
+    """HttpOnly so scripts never see it; Lax so other sites cannot POST with it; Secure in production."""
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=settings.browser_session_minutes * 60, path="/",
+        httponly=True, samesite="lax", secure=settings.is_production,
+    )
+
+
+def clear_session_cookie(response: Response, *, settings: Settings) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.is_production)
+
+
+def set_login_cookie(response: Response, nonce: str, *, settings: Settings) -> None:
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, max_age=LOGIN_NONCE_SECONDS, path=LOGIN_PATH,
+        httponly=True, samesite="strict", secure=settings.is_production,
+    )
+
+
+def clear_login_cookie(response: Response, *, settings: Settings) -> None:
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict", secure=settings.is_production)
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The session cookie's principal: signature and expiry checked, the database not yet.
+
+    Kept on the request so the auth dependency, the CSRF check and the error pages share
+    one object; after the unit of work verifies it, its `username` is set.
+    """
+    state = request.scope.setdefault("state", {})
+    if _PRINCIPAL_KEY not in state:
+        state[_PRINCIPAL_KEY] = principal_from_session_token(request.cookies.get(SESSION_COOKIE), get_settings())
+    return state[_PRINCIPAL_KEY]
+
+
+def verified_principal(request: Request) -> Principal | None:
+    """The session's principal once the database has confirmed it, else None."""
+    principal = session_principal(request)
+    return principal if principal is not None and principal.username is not None else None

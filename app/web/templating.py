@@ -1,0 +1,119 @@
+"""Jinja2 for the screens: autoescaped always, display filters, and `render`.
+
+Formatting for display lives here (filters), not in routes: money with the currency's
+minor units and thousands separators, ages for queues, timestamps in UTC.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from app.config import PROJECT_ROOT
+from app.money import format_amount
+from app.security.deps import Principal
+from app.web.csrf import token_for_request
+from app.web.session import verified_principal
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+def money(amount: Decimal | str | int | None, currency: str | None) -> str:
+    """"1,250.50 USD": the currency's minor units, grouped thousands."""
+    if amount is None:
+        return ""
+    try:
+        plain = format_amount(Decimal(amount), currency or "")
+    except (KeyError, InvalidOperation, TypeError):
+        return f"{amount} {currency or ''}".strip()
+    return f"{Decimal(plain):,f} {currency}"
+
+
+def _as_utc(value: datetime) -> datetime:
+    # The database returns aware datetimes; a naive one is taken to be UTC already.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def age(value: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, in the two largest units: "2d 4h", "3h 12m", "7m", "<1m"."""
+    if value is None:
+        return ""
+    seconds = max(0, int(((now or datetime.now(UTC)) - _as_utc(value)).total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else "<1m"
+
+
+def dt(value: datetime | None) -> str:
+    """"2026-11-24 14:03 UTC"."""
+    return "" if value is None else _as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,  # every template, whatever its file name; never switch it off
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(money=money, age=age, dt=dt)
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    principal: Principal | None = None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """A template response with `request`, `csrf_token`, `current_user` and `is_htmx` in context.
+
+    `principal` defaults to the request's verified browser session, so error pages keep
+    the signed-in nav; values in `context` win over the defaults.
+    """
+    principal = principal or verified_principal(request)
+    user = CurrentUser(principal.username, principal.role) if principal and principal.username else None
+    full_context = {
+        "request": request,
+        "csrf_token": token_for_request(request, principal),
+        "current_user": user,
+        "is_htmx": is_htmx(request),
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(
+        request, template, full_context, status_code=status_code, headers=dict(headers or {})
+    )
+    # One URL answers with a page or a fragment depending on HX-Request.
+    response.headers["Vary"] = "HX-Request"
+    return response

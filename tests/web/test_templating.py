@@ -1,0 +1,60 @@
+"""Display filters and autoescaping."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from app.web.templating import age, dt, money, templates
+from tests.web.conftest import submit_login
+
+
+def test_money_uses_the_currency_minor_units_and_groups_thousands():
+    assert money(Decimal("1250.5"), "USD") == "1,250.50 USD"
+    assert money(Decimal("1234567"), "JPY") == "1,234,567 JPY"
+    assert money("12.5", "KWD") == "12.500 KWD"
+    assert money(Decimal("0.01"), "EUR") == "0.01 EUR"
+    assert money(None, "USD") == ""
+
+
+def test_money_with_an_unknown_currency_still_shows_the_amount():
+    assert money(Decimal("10"), "XXX") == "10 XXX"
+
+
+def test_age_shows_the_two_largest_units():
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert age(now - timedelta(hours=3, minutes=12, seconds=40), now) == "3h 12m"
+    assert age(now - timedelta(days=2, hours=4, minutes=59), now) == "2d 4h"
+    assert age(now - timedelta(minutes=7), now) == "7m"
+    assert age(now - timedelta(seconds=20), now) == "<1m"
+    assert age(now + timedelta(minutes=5), now) == "<1m"  # clock skew never shows a negative age
+    assert age(None) == ""
+
+
+def test_dt_is_utc_and_short():
+    berlin = datetime(2026, 11, 24, 16, 3, 59, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert dt(berlin) == "2026-11-24 15:03 UTC"
+    assert dt(datetime(2026, 1, 2, 3, 4)) == "2026-01-02 03:04 UTC"
+    assert dt(None) == ""
+
+
+def test_autoescape_is_on_for_every_template():
+    rendered = templates.env.from_string("{{ value }}").render(value="<script>alert(1)</script>")
+    assert rendered == "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def test_markup_in_a_username_renders_as_text(client, users):
+    users.create("analyst", username="<script>alert(1)</script>")
+
+    submit_login(client, "<script>alert(1)</script>")
+    page = client.get("/").text
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_rejected_username_is_echoed_escaped(client):
+    response = submit_login(client, '"><img src=x onerror=alert(1)>', password="whatever-1")
+
+    assert response.status_code == 401
+    assert "<img src=x" not in response.text
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in response.text
