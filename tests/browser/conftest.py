@@ -2,7 +2,7 @@
 
 Every test gets a fresh browser context (no cookies) and fails if the page logged a JS
 error or a Content-Security-Policy violation. `scripts/test.sh` installs Chromium with
-apt when it is missing; without it these tests are skipped, saying why.
+apt when it is missing; without it these tests fail, saying why.
 """
 
 import os
@@ -28,7 +28,8 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (scripts/test.sh installs it; or set CHROMIUM_PATH)")
+        # A failure, not a skip: the browser tests are how we know the screens work.
+        pytest.fail(f"no Chromium at {CHROMIUM} (scripts/test.sh installs it; or set CHROMIUM_PATH)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
