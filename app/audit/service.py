@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2
 from psycopg2.extras import Json
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -109,6 +111,10 @@ def write_pending(session: Session) -> None:
             for event in pending
         )
         cursor.execute(_INSERT_PREFIX.encode() + rows + b"; COMMIT")
+    except psycopg2.Error as exc:
+        # A raw cursor bypasses SQLAlchemy's wrapping; wrap here so app/errors.py maps a lock
+        # or statement timeout to 503 like any other database error.
+        raise DBAPIError.instance("INSERT INTO audit_events …", None, exc, psycopg2.Error) from exc
     finally:
         cursor.close()
 

@@ -192,7 +192,7 @@ def list_page(
 
 
 COUNTS = select(
-    func.count().filter(_state_condition("open"), C.first_approved_by.is_(None)).label("open"),
+    func.count().filter(_state_condition("open")).label("open"),
     func.count().filter(_state_condition("in_review")).label("in_review"),
     func.count().filter(C.state == "escalated").label("escalated"),
     func.count().filter(C.first_approved_by.is_not(None), C.state != "escalated").label("awaiting_second_approval"),
@@ -221,6 +221,9 @@ def _claimable_states(actor: Actor) -> tuple[str, ...]:
 
 def claim_next(*, session: Session, actor: Actor) -> CaseOut | None:
     """Claim the top free case for the actor (or return the one they already hold); None when empty."""
+    # One "next" at a time per analyst, so parallel clicks cannot each claim a case: the
+    # second waits for the first to commit and then finds the case it holds.
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"riskdesk.claim_next:{actor.id}", 0))))
     held = session.execute(
         select(C.id).where(C.assignee_id == actor.id, CLAIM_IS_LIVE, UNDECIDED).order_by(C.risk.desc(), C.id).limit(1)
     ).scalar()
@@ -247,10 +250,9 @@ def claim_next(*, session: Session, actor: Actor) -> CaseOut | None:
 def claim(*, session: Session, actor: Actor, case_id: int) -> CaseOut:
     """Claim (or renew the claim on) one case; Conflict when someone else holds it or it is decided."""
     row = session.execute(
-        select(C.id, C.state, C.assignee_id, CLAIM_IS_LIVE.label("is_live"), _assignee.c.username)
-        .select_from(ReviewCase.__table__.outerjoin(_assignee, _assignee.c.id == C.assignee_id))
+        select(C.id, C.state, C.assignee_id, C.first_approved_by, CLAIM_IS_LIVE.label("is_live"))
         .where(C.id == case_id)
-        .with_for_update(of=ReviewCase.__table__)
+        .with_for_update()
     ).one_or_none()
     if row is None:
         raise NotFound(f"case {case_id} not found")
@@ -259,7 +261,10 @@ def claim(*, session: Session, actor: Actor, case_id: int) -> CaseOut:
     if row.state == "escalated" and actor.role != "admin":
         raise Forbidden(f"case {case_id} is escalated; an admin decides it")
     if row.is_live and row.assignee_id != actor.id:
-        raise Conflict(f"case {case_id} is claimed by {row.username}")
+        # Looked up after the lock: a join in the locking query is not re-read after a wait.
+        raise Conflict(f"case {case_id} is claimed by {_username(session, row.assignee_id)}")
+    if row.first_approved_by == actor.id:
+        raise Conflict(f"case {case_id} awaits a second approval; you gave the first, so another reviewer must take it")
     _take_claim(session, actor, case_id, row.state, row.assignee_id if row.is_live else None)
     return get(session=session, case_id=case_id)
 
@@ -392,9 +397,16 @@ def decide(*, session: Session, actor: Actor, case_id: int, data: DecisionReques
         before=before, after={"state": state, "decision": data.decision, "reason_code": data.reason_code},
         reason=reason,
     )
-    if decided and tx is not None:
+    if decided and tx is not None and (state == "rejected" or not _other_undecided_case(session, tx.id, case_id)):
         _set_review_status(session, actor, tx, REVIEW_STATUS_AFTER[state], reason=f"case {case_id} {state}")
     return get(session=session, case_id=case_id), f"Case {case_id} {state}."
+
+
+def _other_undecided_case(session: Session, transaction_id: int, case_id: int) -> bool:
+    # An approval clears the transaction only when no other case of it still waits.
+    return session.execute(
+        select(C.id).where(C.transaction_id == transaction_id, C.id != case_id, UNDECIDED).limit(1)
+    ).first() is not None
 
 
 def _apply(session: Session, review_case: ReviewCase, **values) -> None:
@@ -411,8 +423,9 @@ def _apply(session: Session, review_case: ReviewCase, **values) -> None:
 # --- the case page ---------------------------------------------------------------------
 
 def timeline(*, session: Session, case_id: int, reference: str | None, limit: int = 200) -> list[AuditEvent]:
-    """The audit events of the case and of its transaction, oldest first."""
+    """The newest `limit` audit events of the case and of its transaction, oldest first."""
     condition = and_(AuditEvent.entity_type == "case", AuditEvent.entity_id == str(case_id))
     if reference is not None:
         condition = or_(condition, and_(AuditEvent.entity_type == "transaction", AuditEvent.entity_id == reference))
-    return list(session.scalars(select(AuditEvent).where(condition).order_by(AuditEvent.id).limit(limit)))
+    newest = session.scalars(select(AuditEvent).where(condition).order_by(AuditEvent.id.desc()).limit(limit))
+    return list(reversed(newest.all()))

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.transactions.schemas import _clean_text
 
@@ -22,11 +22,20 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+NonBlank = Annotated[Text, AfterValidator(_not_blank)]
+
+
 class Reason(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: Annotated[Text, Field(min_length=1, max_length=64)]
-    description: Annotated[Text, Field(min_length=1, max_length=1000)]
+    code: Annotated[NonBlank, Field(min_length=1, max_length=64)]
+    description: Annotated[NonBlank, Field(min_length=1, max_length=1000)]
     weight: Annotated[Decimal | None, Field(ge=-1000, le=1000, allow_inf_nan=False)] = None
 
 
@@ -40,16 +49,9 @@ class RiskScoreCreate(BaseModel):
     )
 
     score: Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=100, strict=False)]
-    model: Annotated[Text, Field(min_length=1, max_length=100)]
+    model: Annotated[NonBlank, Field(min_length=1, max_length=100)]
     model_version: Annotated[Text | None, Field(max_length=100)] = None
     reasons: Annotated[list[Reason], Field(max_length=50)] = []
-
-    @field_validator("model")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
 
 
 class RiskScoreCreated(BaseModel):

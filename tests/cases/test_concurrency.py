@@ -81,10 +81,6 @@ def test_more_analysts_than_cases_share_them_out_and_the_rest_get_204(http, user
     assert sorted(r.json()["id"] for r in responses if r.status_code == 200) == cases
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/cases/service.py claim_next (lines 224-244) checks 'held' before claiming without serializing "
-    "per analyst, so parallel 'next' calls from one analyst each claim a different case"
-))
 def test_one_analysts_parallel_next_calls_all_return_the_one_case_they_hold(http, users, db, open_cases):
     alice = reviewer(users, "analyst", "alice")
     bob = reviewer(users, "analyst", "bob")
@@ -102,10 +98,6 @@ def test_one_analysts_parallel_next_calls_all_return_the_one_case_they_hold(http
     assert len(held_by(db, "bob")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/cases/service.py claim_next (lines 224-244): the 'already holds a case' check reads only "
-    "committed claims and nothing serializes one analyst's calls, so two in-flight 'next' calls claim two cases"
-))
 def test_next_called_twice_while_the_first_is_still_committing_returns_the_same_case(http, users, db, open_cases):
     alice = reviewer(users, "analyst", "alice")
     # Hold the audit chain lock, as any busy writer does for a moment: both requests claim
@@ -164,11 +156,6 @@ def test_ten_analysts_claiming_one_case_at_once_one_wins_the_rest_are_told_who(h
     assert len(events(db, "case.claimed", entity_id=case_id)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/cases/service.py claim (lines 249-262) reads the holder's username from an outer join in the "
-    "same SELECT ... FOR UPDATE; after waiting on the row lock PostgreSQL rechecks only the locked row, so "
-    "the joined username stays NULL and the 409 says 'claimed by None'"
-))
 def test_claim_that_waited_for_a_competing_claim_names_the_winner(http, users, desk, db):
     case_id = desk.flagged_case("contested", 90)
     alice = users.create("analyst", "alice")
@@ -287,11 +274,6 @@ def test_scores_and_decisions_racing_on_the_same_transactions_never_deadlock_or_
     assert verify_chain(db).ok
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/audit/service.py write_pending (line 111) runs the audit INSERT on a raw psycopg2 cursor, so a "
-    "lock timeout there is psycopg2.errors.LockNotAvailable, not a SQLAlchemy DBAPIError; app/errors.py's "
-    "503 mapping for 55P03 never sees it and the client gets a 500"
-))
 def test_decision_that_times_out_waiting_for_the_audit_chain_is_503_not_500(http, users, desk, db):
     case_id = desk.flagged_case("slow", 80)
     alice = reviewer(users, "analyst", "alice")

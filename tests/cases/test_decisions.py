@@ -300,11 +300,6 @@ def reconciliation_case_for(db, reference: str) -> int:
     return case_id
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (latent until reconciliation lands): app/cases/service.py decide (lines 395-396) sets the "
-    "transaction's review_status from whichever case was decided, ignoring its other undecided cases, so "
-    "approving a reconciliation case marks the transaction approved while its risk case is still open"
-))
 def test_approving_another_case_of_the_transaction_keeps_it_flagged_while_its_risk_case_is_open(
     desk, db, alice, case_id
 ):

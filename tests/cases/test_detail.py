@@ -129,10 +129,6 @@ def test_impossible_case_id_on_actions_is_422(client, alice, action, bad_id):
     assert client.post(f"/api/cases/{bad_id}/{action}", headers=alice.headers).status_code == 422
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/cases/service.py timeline (lines 413-418) orders by id ascending and LIMITs to 200, so once a "
-    "case and its transaction have more than 200 events the newest ones (the decision) are cut off"
-))
 def test_timeline_of_a_long_history_still_shows_the_latest_events(desk, alice):
     case_id = desk.flagged_case("busy", 80)
     for _ in range(200):  # a model re-scoring the transaction, e.g. on every account event

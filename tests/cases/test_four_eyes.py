@@ -169,11 +169,6 @@ def test_database_rejects_an_approval_that_skips_the_first_approver(desk, db, bi
     assert "four_eyes" in str(raised.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: app/cases/service.py claim (lines 247-264) does not apply the four-eyes rule that claim_next "
-    "applies (line 235), so the first approver can claim (and keep renewing) the case awaiting the second "
-    "approval, and every possible second reviewer is refused with 'claimed by <first approver>'"
-))
 def test_first_approver_cannot_claim_the_case_awaiting_a_second_approval(desk, alice, bob, big):
     desk.decide(big, alice, "approve")
 

@@ -145,10 +145,6 @@ def test_oversized_body_is_413(post_body, assert_nothing_stored):
     assert_nothing_stored()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor): app/risk/schemas.py Reason.code/description (lines 28-29) only check min_length=1, so a "
-    "blank reason code or description is stored, while a blank model is refused"
-))
 @pytest.mark.parametrize("reason,field", [
     ({"code": "   ", "description": "fast"}, "reasons.0.code"),
     ({"code": "velocity", "description": "  "}, "reasons.0.description"),
