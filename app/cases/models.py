@@ -78,4 +78,10 @@ class ReviewCase(Base):
         ),
         Index("ix_review_cases_transaction_id", "transaction_id"),
         Index("ix_review_cases_assignee_id", "assignee_id", postgresql_where=text("assignee_id IS NOT NULL")),
+        # For the live counts: the few escalated cases and those awaiting a second approval.
+        Index("ix_review_cases_escalated", "id", postgresql_where=text("state = 'escalated'")),
+        Index(
+            "ix_review_cases_first_approved_by", "first_approved_by",
+            postgresql_where=text("first_approved_by IS NOT NULL AND state IN ('open', 'in_review', 'escalated')"),
+        ),
     )

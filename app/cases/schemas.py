@@ -99,6 +99,8 @@ class CasePage(BaseModel):
 
 
 class QueueCounts(BaseModel):
+    """Each count stops at 10,000: a value of 10000 means "10,000 or more"."""
+
     open: int
     in_review: int
     escalated: int

@@ -12,10 +12,9 @@ the two), so the two paths cannot deadlock.
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import Row, and_, case as sql_case, func, literal, or_, select, text, update
+from sqlalchemy import BigInteger, Integer, Row, and_, cast, case as sql_case, func, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
@@ -26,7 +25,8 @@ from app.audit.service import Actor
 from app.cases.models import UNDECIDED_STATES, ReviewCase
 from app.cases.schemas import CaseOut, DecisionRequest
 from app.errors import Conflict, Forbidden, NotFound
-from app.settings.service import ReviewSettings, get_review_settings
+from app.settings.models import Setting
+from app.settings.service import DEFAULTS, get_review_settings
 from app.transactions.models import Transaction
 from app.users.models import User
 
@@ -191,27 +191,42 @@ def list_page(
     return [to_out(row) for row in rows[:limit]], next_cursor
 
 
-COUNTS = select(
-    func.count().filter(_state_condition("open")).label("open"),
-    func.count().filter(_state_condition("in_review")).label("in_review"),
-    func.count().filter(C.state == "escalated").label("escalated"),
-    func.count().filter(C.first_approved_by.is_not(None), C.state != "escalated").label("awaiting_second_approval"),
-).where(UNDECIDED)
+# Live counts stop at COUNT_CAP ("10,000+"): a queue that long needs no exact number, and
+# each count then reads at most that many index entries however deep the backlog is.
+COUNT_CAP = 10_000
+
+
+def _capped_count(condition):
+    return (
+        select(func.count())
+        .select_from(select(C.id).where(UNDECIDED, condition).limit(COUNT_CAP).subquery())
+        .scalar_subquery()
+    )
 
 
 def counts(*, session: Session, user_id: int) -> dict[str, int]:
-    """Live queue counts: open, in review, escalated, awaiting a second approval, and mine."""
-    row = session.execute(COUNTS).one()
-    mine = session.execute(
-        select(func.count()).where(C.assignee_id == user_id, CLAIM_IS_LIVE, UNDECIDED)
-    ).scalar_one()
-    return {**row._asdict(), "mine": mine}
+    """Live queue counts (each at most COUNT_CAP): open, in review, escalated, awaiting a second approval, mine."""
+    row = session.execute(
+        select(
+            _capped_count(_state_condition("open")).label("open"),
+            _capped_count(_state_condition("in_review")).label("in_review"),
+            _capped_count(C.state == "escalated").label("escalated"),
+            _capped_count(and_(C.first_approved_by.is_not(None), C.state != "escalated")).label(
+                "awaiting_second_approval"
+            ),
+            _capped_count(and_(C.assignee_id == user_id, CLAIM_IS_LIVE)).label("mine"),
+        )
+    ).one()
+    return row._asdict()
 
 
 # --- claims ----------------------------------------------------------------------------
 
-def _lease(settings: ReviewSettings) -> timedelta:
-    return timedelta(minutes=settings.claim_lease_minutes)
+# The lease end, computed by the claiming UPDATE itself from the current setting.
+LEASE_END = func.now() + literal_column("interval '1 minute'") * func.coalesce(
+    select(cast(Setting.value.op("#>>")(literal_column("'{}'")), Integer)).where(Setting.key == "claim_lease_minutes").scalar_subquery(),
+    DEFAULTS["claim_lease_minutes"],
+)
 
 
 def _claimable_states(actor: Actor) -> tuple[str, ...]:
@@ -229,7 +244,7 @@ def claim_next(*, session: Session, actor: Actor) -> CaseOut | None:
     ).scalar()
     if held is not None:
         return get(session=session, case_id=held)
-    candidate = session.execute(
+    picked = (
         select(C.id, C.state, C.assignee_id)
         .where(
             C.state.in_(_claimable_states(actor)),
@@ -240,11 +255,17 @@ def claim_next(*, session: Session, actor: Actor) -> CaseOut | None:
         .order_by(C.risk.desc(), C.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    claimed = session.execute(
+        _claim_statement(actor, C.id == picked.c.id, picked.c.state)
+        .returning(C.id, C.state, C.lease_expires_at, picked.c.state.label("previous_state"),
+                   picked.c.assignee_id.label("previous_assignee"))
     ).one_or_none()
-    if candidate is None:
+    if claimed is None:
         return None
-    _take_claim(session, actor, candidate.id, candidate.state, candidate.assignee_id)
-    return get(session=session, case_id=candidate.id)
+    _claimed_event(session, actor, claimed)
+    return get(session=session, case_id=claimed.id)
 
 
 def claim(*, session: Session, actor: Actor, case_id: int) -> CaseOut:
@@ -265,27 +286,34 @@ def claim(*, session: Session, actor: Actor, case_id: int) -> CaseOut:
         raise Conflict(f"case {case_id} is claimed by {_username(session, row.assignee_id)}")
     if row.first_approved_by == actor.id:
         raise Conflict(f"case {case_id} awaits a second approval; you gave the first, so another reviewer must take it")
-    _take_claim(session, actor, case_id, row.state, row.assignee_id if row.is_live else None)
+    claimed = session.execute(
+        _claim_statement(actor, C.id == case_id, literal(row.state)).returning(
+            C.id, C.state, C.lease_expires_at, literal(row.state).label("previous_state"),
+            literal(row.assignee_id if row.is_live else None, BigInteger).label("previous_assignee"),
+        )
+    ).one()
+    _claimed_event(session, actor, claimed)
     return get(session=session, case_id=case_id)
 
 
-def _take_claim(session: Session, actor: Actor, case_id: int, state: str, previous_assignee: int | None) -> None:
-    settings = get_review_settings(session=session)
-    new_state = "escalated" if state == "escalated" else "in_review"
-    session.execute(
-        update(ReviewCase)
-        .where(C.id == case_id)
+def _claim_statement(actor: Actor, where, previous_state):
+    return (
+        update(ReviewCase.__table__)
+        .where(where)
         .values(
-            state=new_state, assignee_id=actor.id, lease_expires_at=func.now() + _lease(settings),
-            version=C.version + 1, updated_at=func.now(),
+            state=sql_case((previous_state == "escalated", "escalated"), else_="in_review"),
+            assignee_id=actor.id, lease_expires_at=LEASE_END, version=C.version + 1, updated_at=func.now(),
         )
     )
-    renewed = previous_assignee == actor.id
+
+
+def _claimed_event(session: Session, actor: Actor, claimed: Row) -> None:
+    renewed = claimed.previous_assignee == actor.id
     audit.record(
         session, actor=actor, action="case.claim_renewed" if renewed else "case.claimed",
-        entity_type="case", entity_id=case_id,
-        before={"state": state, "assignee_id": previous_assignee},
-        after={"state": new_state, "assignee": actor.name, "lease_minutes": settings.claim_lease_minutes},
+        entity_type="case", entity_id=claimed.id,
+        before={"state": claimed.previous_state, "assignee_id": claimed.previous_assignee},
+        after={"state": claimed.state, "assignee": actor.name, "lease_expires_at": claimed.lease_expires_at.isoformat()},
     )
 
 

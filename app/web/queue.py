@@ -77,7 +77,7 @@ def queue(request: Request, session: DbSession, principal: BrowserUser):
     }
     if is_htmx(request) and request.headers.get("hx-target") in ("queue-rows", "load-more"):
         return render(request, "queue/_rows.html", context, principal=principal)
-    context["counts"] = cases.counts(session=session, user_id=principal.user_id)
+    # The counts load themselves from /queue/counts right after the page: the rows never wait for them.
     context["empty_notice"] = request.query_params.get("empty") == "1"
     return render(request, "queue/index.html", context, principal=principal)
 
