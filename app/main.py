@@ -14,6 +14,7 @@ from app.ops.routes import router as ops_router
 from app.transactions.routes import router as transactions_router
 from app.cases.routes import router as cases_router
 from app.risk.routes import router as risk_router
+from app.accounts.routes import router as accounts_router
 from app.web.auth import router as web_auth_router
 from app.web.errors import install_not_found_page
 from app.web.headers import SecurityHeadersMiddleware
@@ -45,6 +46,7 @@ def create_app() -> FastAPI:
     app.include_router(transactions_router)
     app.include_router(risk_router)
     app.include_router(cases_router)
+    app.include_router(accounts_router)
     install_not_found_page(app)
     app.include_router(web_auth_router)
     app.include_router(web_queue_router)

@@ -1,0 +1,91 @@
+"""GET /accounts/{account_id}/context: one bounded call with what an agent needs about an account."""
+
+from sqlalchemy import text
+
+from tests.conftest import tx_payload
+
+
+def post_tx(client, headers, reference, **fields):
+    response = client.post("/transactions", json=tx_payload(reference, account_id="acct_ctx", **fields), headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def score(client, headers, reference, value):
+    body = {"score": value, "model": "fraud-gbm", "reasons": [{"code": "velocity", "description": "fast"}]}
+    response = client.post(f"/transactions/{reference}/risk-scores", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_context_summarises_transactions_cases_decisions_scores_and_policy(client, users, db):
+    agent = users.headers("agent")
+    analyst = users.headers("analyst", "alice")
+    post_tx(client, agent, "c-1", amount="100.00")
+    post_tx(client, agent, "c-2", amount="250.50")
+    post_tx(client, agent, "c-3", amount="1000", currency="JPY")
+    client.post("/transactions", json=tx_payload("elsewhere", account_id="acct_other"), headers=agent)
+    score(client, agent, "c-1", 20)
+    flagged = score(client, agent, "c-2", 90)
+    decided = score(client, agent, "c-3", 75)
+    response = client.post(f"/api/cases/{decided['case_id']}/decision",
+                           json={"decision": "reject", "reason_code": "suspected_fraud", "note": "card testing"},
+                           headers=analyst)
+    assert response.status_code == 200
+    db.execute(text("INSERT INTO amount_rules (currency, threshold) VALUES ('USD', 5000)"))
+    db.commit()
+
+    context = client.get("/accounts/acct_ctx/context", headers=agent).json()
+
+    assert context["account_id"] == "acct_ctx"
+    assert [t["reference"] for t in context["recent_transactions"]] == ["c-3", "c-2", "c-1"]
+    assert {(t["currency"], t["status"], t["count"], t["amount"]) for t in context["totals"]} == {
+        ("USD", "pending", 2, "350.50"), ("JPY", "pending", 1, "1000"),
+    }
+    assert [c["id"] for c in context["open_cases"]] == [flagged["case_id"]]
+    assert context["recent_decisions"] == [{
+        "case_id": decided["case_id"], "transaction_reference": "c-3", "decision": "reject",
+        "reason_code": "suspected_fraud", "note": "card testing", "decided_by": "alice",
+        "decided_at": context["recent_decisions"][0]["decided_at"],
+    }]
+    assert context["risk_scores"] == {"count": 3, "flagged": 2, "mean": "61.7", "min": 20, "max": 90, "latest": 75}
+    assert context["policy"] == {"flag_threshold": 70, "dual_control_threshold": "10000",
+                                 "amount_rules": {"USD": "5000.00"}, "claim_lease_minutes": 15}
+    actions = {(a["action"], a["path"]) for a in context["next_actions"]}
+    assert ("settle", "/transactions/c-1/settlement") in actions  # clear and pending
+    assert not any(path == "/transactions/c-2/settlement" for _, path in actions)  # flagged: review first
+    assert not any(action == "claim_case" for action, _ in actions)  # agents do not review
+
+
+def test_analysts_see_the_cases_they_may_claim(client, users):
+    agent = users.headers("agent")
+    post_tx(client, agent, "c-1")
+    case_id = score(client, agent, "c-1", 95)["case_id"]
+
+    context = client.get("/accounts/acct_ctx/context", headers=users.headers("analyst")).json()
+
+    assert {"action": "claim_case", "method": "POST", "path": f"/api/cases/{case_id}/claim",
+            "why": "open, risk 95, unclaimed"} in context["next_actions"]
+    assert not any(a["action"] == "settle" for a in context["next_actions"])
+
+
+def test_an_account_without_transactions_has_an_empty_context(client, users):
+    context = client.get("/accounts/nobody/context", headers=users.headers("agent")).json()
+    assert context["recent_transactions"] == [] and context["totals"] == [] and context["open_cases"] == []
+    assert context["risk_scores"]["count"] == 0 and context["risk_scores"]["mean"] is None
+
+
+def test_context_is_bounded(client, users):
+    agent = users.headers("agent")
+    items = [tx_payload(f"b-{n:03d}", account_id="acct_ctx") for n in range(30)]
+    assert client.post("/transactions/batch", json={"items": items}, headers=agent).status_code == 200
+    context = client.get("/accounts/acct_ctx/context", headers=agent).json()
+    assert len(context["recent_transactions"]) == 20
+    assert len(context["next_actions"]) <= 20
+    assert context["totals"][0]["count"] == 30
+
+
+def test_context_needs_a_token_and_a_valid_account_id(client, users):
+    assert client.get("/accounts/acct_ctx/context").status_code == 401
+    response = client.get("/accounts/" + "x" * 65 + "/context", headers=users.headers("agent"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "account_id"
