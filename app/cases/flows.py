@@ -24,6 +24,7 @@ def case_detail(*, session: Session, case_id: int) -> CaseDetail:
         case=case, transaction=tx, scores=scores, account_history=history,
         timeline=[
             {"id": e.id, "occurred_at": e.occurred_at, "actor": e.actor, "actor_role": e.actor_role,
+             "actor_type": e.actor_type,
              "action": e.action, "entity_type": e.entity_type, "entity_id": e.entity_id,
              "before": e.before, "after": e.after, "reason": e.reason}
             for e in events

@@ -77,6 +77,7 @@ class TimelineEvent(BaseModel):
     occurred_at: datetime
     actor: str
     actor_role: str | None
+    actor_type: Literal["human", "agent", "system"]
     action: str
     entity_type: str
     entity_id: str

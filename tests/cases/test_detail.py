@@ -47,16 +47,17 @@ def test_timeline_tells_the_case_story_in_order(desk, alice, bob):
     agent = timeline[0]["actor"]
 
     assert agent.startswith("agent")
-    assert [(e["action"], e["actor"]) for e in timeline] == [
-        ("transaction.created", agent),
-        ("risk_score.posted", agent),
-        ("case.opened", agent),
-        ("transaction.review_status_changed", agent),
-        ("case.claimed", "alice"),
-        ("case.released", "alice"),
-        ("case.claimed", "bob"),
-        ("case.rejected", "bob"),
-        ("transaction.review_status_changed", "bob"),
+    # Every event says whether software (an agent) or a person acted.
+    assert [(e["action"], e["actor"], e["actor_type"]) for e in timeline] == [
+        ("transaction.created", agent, "agent"),
+        ("risk_score.posted", agent, "agent"),
+        ("case.opened", agent, "agent"),
+        ("transaction.review_status_changed", agent, "agent"),
+        ("case.claimed", "alice", "human"),
+        ("case.released", "alice", "human"),
+        ("case.claimed", "bob", "human"),
+        ("case.rejected", "bob", "human"),
+        ("transaction.review_status_changed", "bob", "human"),
     ]
     ids = [e["id"] for e in timeline]
     assert ids == sorted(ids)
