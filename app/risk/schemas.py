@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.transactions.schemas import _clean_text
+from app.transactions.schemas import _clean_text, optional_text
 
 Text = Annotated[str, BeforeValidator(_clean_text)]
 
@@ -50,7 +50,7 @@ class RiskScoreCreate(BaseModel):
 
     score: Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=100, strict=False)]
     model: Annotated[NonBlank, Field(min_length=1, max_length=100)]
-    model_version: Annotated[Text | None, Field(max_length=100)] = None
+    model_version: optional_text(100) = None
     reasons: Annotated[list[Reason], Field(max_length=50)] = []
 
 

@@ -32,6 +32,12 @@ def _identifier(value: Any) -> Any:
     return value
 
 
+def optional_text(max_length: int) -> Any:
+    """Text up to max_length, or null. The length applies to the text alone: pydantic cannot
+    apply it to a `str | None` union behind a BeforeValidator, and an explicit null was a 500."""
+    return Annotated[Annotated[str, Field(max_length=max_length)] | None, BeforeValidator(_clean_text)]
+
+
 Identifier64 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=64)]
 Identifier128 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=128)]
 Currency = Annotated[str, BeforeValidator(money.validate_currency), Field(examples=["USD"])]
@@ -93,8 +99,8 @@ class TransactionCreate(BaseModel):
     # Declared before amount so the amount validator can check the currency's minor units.
     currency: Currency
     amount: Amount
-    counterparty: Annotated[str | None, BeforeValidator(_clean_text), Field(max_length=255)] = None
-    description: Annotated[str | None, BeforeValidator(_clean_text), Field(max_length=1000)] = None
+    counterparty: optional_text(255) = None
+    description: optional_text(1000) = None
     metadata: dict[str, Any] | None = None
 
     @field_validator("amount")
@@ -139,7 +145,7 @@ class SettlementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "settled"}]})
 
     status: Literal["settled", "failed"]
-    reason: Annotated[str | None, BeforeValidator(_clean_text), Field(max_length=500)] = None
+    reason: optional_text(500) = None
 
 
 BATCH_MAX_ITEMS = 1000

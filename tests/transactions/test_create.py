@@ -54,3 +54,20 @@ def test_get_returns_transaction_and_404_for_unknown(client, agent_headers, anal
     assert found.json()["risk_score"] is None
     missing = client.get("/transactions/nope", headers=analyst_headers)
     assert missing.status_code == 404
+
+
+def test_explicit_nulls_for_optional_fields_are_accepted(client, agent_headers):
+    # Clients often send every field; null must mean "absent", never a 500.
+    payload = tx_payload("nulls", counterparty=None, description=None, metadata=None)
+    response = client.post("/transactions", json=payload, headers=agent_headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["counterparty"] is None and response.json()["metadata"] == {}
+    batch = client.post("/transactions/batch", json={"items": [tx_payload("nulls-2", description=None)]},
+                        headers=agent_headers)
+    assert batch.json()["items"][0]["status_code"] == 200
+    settled = client.post("/transactions/nulls/settlement", json={"status": "settled", "reason": None},
+                          headers=agent_headers)
+    assert settled.status_code == 200, settled.text
+    scored = client.post("/transactions/nulls-2/risk-scores", json={"score": 10, "model": "m", "model_version": None},
+                         headers=agent_headers)
+    assert scored.status_code == 201, scored.text
