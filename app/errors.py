@@ -47,6 +47,11 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         loc = [part for part in error.get("loc", ()) if part is not None]
         field_path = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
         message = str(error.get("msg", "invalid value"))
+        if error.get("type") == "json_invalid":
+            # The location after "body" is a character offset, not a field: the field is the body.
+            position = field_path[0] if field_path else "?"
+            loc, field_path = ["body"], ["body"]
+            message = f"{message} at character {position}"
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
         shaped.append(

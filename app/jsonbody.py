@@ -12,6 +12,12 @@ from fastapi import Request
 
 
 def loads(body: bytes | str) -> Any:
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")  # JSON on the wire is UTF-8 (RFC 8259)
+        except UnicodeDecodeError as exc:
+            # A JSONDecodeError becomes FastAPI's 422 json_invalid, like any other malformed body.
+            raise json.JSONDecodeError("body is not valid UTF-8", "", exc.start) from None
     return json.loads(body, parse_float=Decimal, parse_constant=Decimal)
 
 

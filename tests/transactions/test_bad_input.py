@@ -42,13 +42,15 @@ def assert_nothing_stored(db):
 def test_malformed_json_is_422_and_stores_nothing(post_raw, assert_nothing_stored, body):
     response = post_raw(body)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["type"] == "json_invalid"
+    error = response.json()["detail"][0]
+    assert error["type"] == "json_invalid" and error["field"] == "body"
     assert_nothing_stored()
 
 
-def test_body_that_is_not_utf8_is_a_client_error(post_raw, assert_nothing_stored):
+def test_body_that_is_not_utf8_is_422_naming_the_body(post_raw, assert_nothing_stored):
     response = post_raw(b'{"account_id": "\xff\xfe"}')
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "body"
     assert_nothing_stored()
 
 
