@@ -1,4 +1,4 @@
-"""python -m app: run, migrate, create-user, audit verify."""
+"""python -m app: run, migrate, create-user, audit verify, worker."""
 
 import argparse
 import logging
@@ -91,6 +91,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from app.observability import configure_logging
+    from app.webhooks.worker import Worker, WorkerConfig
+
+    configure_logging(get_settings().log_level)
+    _connect()
+    worker = Worker(WorkerConfig(batch=args.batch, timeout=args.timeout, backoff_base=args.backoff_base,
+                                 poll_interval=args.poll_interval))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop())
+    delivered = worker.run(once=args.once, max_seconds=args.max_seconds)
+    print(f"delivered {delivered} ({worker.attempts} attempts)", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Riskdesk command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="audit history tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     audit_commands.add_parser("verify", help="check the hash chain").set_defaults(handler=cmd_audit_verify)
+
+    worker = commands.add_parser("worker", help="deliver outbound webhooks until SIGTERM")
+    worker.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    worker.add_argument("--max-seconds", type=float, default=None, help="exit after this many seconds")
+    worker.add_argument("--batch", type=int, default=20, help="deliveries claimed at a time")
+    worker.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout per attempt, seconds")
+    worker.add_argument("--backoff-base", type=float, default=5.0, help="first retry delay, seconds (doubles)")
+    worker.add_argument("--poll-interval", type=float, default=1.0, help="idle wait between polls, seconds")
+    worker.set_defaults(handler=cmd_worker)
     return parser
 
 

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # Lifetime of a browser sign-in (the session cookie and the token it holds): a working day.
     browser_session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     max_body_bytes: int = 1024 * 1024
+    # Only POST /reconciliation/upload (a 100k-row bank statement is ~8 MB); streamed to a temp file.
+    max_upload_bytes: int = 32 * 1024 * 1024
     # Failed logins tolerated per username / per client address in the window.
     login_max_failures_per_user: int = 5
     login_max_failures_per_address: int = 20

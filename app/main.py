@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import errors, openapi
 from app.auth.routes import router as auth_router
 from app.config import PROJECT_ROOT, check_production_safety, get_settings
 from app.db import database
@@ -14,12 +14,23 @@ from app.ops.routes import router as ops_router
 from app.transactions.routes import router as transactions_router
 from app.cases.routes import router as cases_router
 from app.risk.routes import router as risk_router
+from app.reconciliation.routes import router as reconciliation_router
+from app.webhooks.routes import router as webhooks_router
 from app.accounts.routes import router as accounts_router
 from app.web.auth import router as web_auth_router
 from app.web.errors import install_not_found_page
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.queue import router as web_queue_router
 from app.web.cases import router as web_cases_router
+from app.audit.routes import router as audit_router
+from app.users.routes import router as users_router
+from app.settings.routes import router as settings_router
+from app.web.admin_audit import router as web_admin_audit_router
+from app.web.admin_users import router as web_admin_users_router
+from app.web.admin_settings import router as web_admin_settings_router
+from app.web.admin_dashboard import router as web_admin_dashboard_router
+from app.web.reconciliation import UPLOAD_PATH, router as web_reconciliation_router
+from app.web.webhooks import router as web_webhooks_router
 
 
 def create_app() -> FastAPI:
@@ -41,19 +52,30 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    openapi.install(app)
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(transactions_router)
     app.include_router(risk_router)
     app.include_router(cases_router)
+    app.include_router(reconciliation_router)
+    app.include_router(webhooks_router)
     app.include_router(accounts_router)
     install_not_found_page(app)
     app.include_router(web_auth_router)
     app.include_router(web_queue_router)
     app.include_router(web_cases_router)
+    for admin_router in (audit_router, users_router, settings_router, web_admin_audit_router,
+                         web_admin_users_router, web_admin_settings_router, web_admin_dashboard_router):
+        app.include_router(admin_router)
+    app.include_router(web_reconciliation_router)
+    app.include_router(web_webhooks_router)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
+        path_limits={UPLOAD_PATH: settings.max_upload_bytes},
+    )
     return app
 
 

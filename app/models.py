@@ -1,15 +1,21 @@
 """Every mapped model, imported so Base.metadata is complete (Alembic, schema checks)."""
 
-from app.audit.models import AuditEvent
+from app.audit.models import AuditEvent, AuditVerification
 from app.cases.models import ReviewCase
 from app.db import Base
+from app.idempotency.models import IdempotencyKey
 from app.risk.models import AmountRule, RiskScore
 from app.security.models import RevokedToken
 from app.settings.models import Setting
+from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
 from app.transactions.models import Transaction
 from app.users.models import LoginFailure, User
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
-    "AmountRule", "AuditEvent", "Base", "LoginFailure", "ReviewCase", "RevokedToken", "RiskScore", "Setting",
+    "IdempotencyKey",
+    "AmountRule", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase", "RevokedToken", "RiskScore", "Setting",
     "Transaction", "User",
+    "BankEvent", "ReconciliationRowError", "ReconciliationRun", "ReconciliationUpload",
+    "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

@@ -97,9 +97,13 @@ class RequestContextMiddleware:
     """Assigns the request id (the caller's, if well-formed), echoes it, limits the body
     size (413 as JSON, with the request id), logs and measures."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int = 1024 * 1024, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Deliberate exceptions by exact path (the bank statement upload); every other path keeps the default.
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,7 +122,7 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        limit = self.max_body_bytes
+        limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
         received = 0
 
         async def receive_within_limit() -> Message:

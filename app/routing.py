@@ -10,6 +10,7 @@ session, and serialize the returned model once. JWT signature and role checks st
 import functools
 import inspect
 import typing
+from contextvars import ContextVar
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -17,6 +18,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+
+from app.idempotency import service as idempotency
 
 from app.jsonbody import DecimalJSONRequest
 from app.security.deps import Principal, verify_principal
@@ -47,6 +50,10 @@ def _as_response(result: Any, status_code: int, sub_response: Response | None) -
     return response
 
 
+# The current request's Idempotency-Key, set on the event loop and read in the endpoint's thread.
+_IDEMPOTENT: ContextVar[idempotency.IdempotentRequest | None] = ContextVar("idempotent_request", default=None)
+
+
 def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[..., Any]:
     """Wrap a sync endpoint: verify principals, run it, commit, serialize — in one thread."""
     sessions = _parameters_of_type(endpoint, Session)
@@ -58,10 +65,19 @@ def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[...
     @functools.wraps(endpoint)
     def run(*args: Any, **kwargs: Any) -> Any:
         session: Session | None = kwargs[sessions[0]] if sessions else None
+        idempotent = _IDEMPOTENT.get() if principals else None
         try:
             for name in principals:
                 verify_principal(session, kwargs[name])
+            if idempotent is not None:
+                user_id = kwargs[principals[0]].user_id
+                replay = idempotency.begin(session, user_id, idempotent)
+                if replay is not None:
+                    return replay
             result = endpoint(*args, **kwargs)
+            response = _as_response(result, status_code, kwargs[responses[0]] if responses else None)
+            if idempotent is not None:
+                idempotency.finish(session, user_id, idempotent, response)
             if session is not None:
                 session.commit()
         except BaseException:
@@ -71,22 +87,49 @@ def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[...
         finally:
             if session is not None:
                 session.close()
-        return _as_response(result, status_code, kwargs[responses[0]] if responses else None)
+        return response
 
     run.verifies_principals = True  # type: ignore[attr-defined]
     return run
 
 
+IDEMPOTENCY_DOCS = {
+    "parameters": [{
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "description": "Optional. A retry with the same key and body gets the stored response "
+                       "(header Idempotent-Replayed: true) instead of acting twice; the same key with a "
+                       "different body is a 422. Keys are kept for 24 hours, per user.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.KEY_MAX},
+    }],
+}
+
+
 class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        self.is_idempotent_write = False
         if not inspect.iscoroutinefunction(endpoint):
+            self.is_idempotent_write = "POST" in (kwargs.get("methods") or ()) and bool(
+                _parameters_of_type(endpoint, Principal)
+            )
             endpoint = unit_of_work(endpoint, kwargs.get("status_code") or 200)
+        if self.is_idempotent_write:
+            kwargs["openapi_extra"] = {**IDEMPOTENCY_DOCS, **(kwargs.get("openapi_extra") or {})}
+            kwargs["responses"] = {422: {"description": "Invalid input, or an Idempotency-Key reused"},
+                                   **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        is_idempotent_write = self.is_idempotent_write
 
         async def decimal_json_handler(request: Request) -> Response:
-            return await handler(DecimalJSONRequest(request.scope, request.receive))
+            request = DecimalJSONRequest(request.scope, request.receive)
+            if not is_idempotent_write:
+                return await handler(request)
+            token = _IDEMPOTENT.set(await idempotency.from_request(request))
+            try:
+                return await handler(request)
+            finally:
+                _IDEMPOTENT.reset(token)
 
         return decimal_json_handler

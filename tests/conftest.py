@@ -33,7 +33,7 @@ TEST_DB = f"riskdesk_test_{os.getpid()}"
 PASSWORD = "correct-horse-battery"
 CLEANUP_SQL = """
 SET session_replication_role = replica;
-TRUNCATE audit_events, review_cases, risk_scores, amount_rules, settings, revoked_tokens, transactions, login_failures, users RESTART IDENTITY CASCADE;
+TRUNCATE audit_events, idempotency_keys, webhook_attempts, webhook_deliveries, webhook_events, webhook_endpoints, reconciliation_row_errors, bank_events, reconciliation_uploads, reconciliation_runs, audit_verifications, review_cases, risk_scores, amount_rules, settings, revoked_tokens, transactions, login_failures, users RESTART IDENTITY CASCADE;
 SET session_replication_role = DEFAULT;
 """
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, FetchedValue, Index, String, Text, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, FetchedValue, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,4 +39,30 @@ class AuditEvent(Base):
         Index("ix_audit_events_actor", "actor", "id"),
         Index("ix_audit_events_action", "action", "id"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
+        # The explorer's role filter, newest first (admin actions are rare among millions).
+        Index("ix_audit_events_actor_role", "actor_role", "id"),
+        # The dashboard's per-day and per-actor-type counts of a few actions over a window:
+        # an index-only scan instead of reading every event of the window.
+        Index("ix_audit_events_action_occurred_at", "action", "occurred_at", postgresql_include=["actor_type"]),
     )
+
+
+class AuditVerification(Base):
+    """The outcome of one run of the chain check, so the explorer shows the latest at once.
+
+    `last_hash` is the hash of `last_verified_id` as it was when checked: an incremental
+    run starts from it, so events verified once are not re-read every time.
+    """
+
+    __tablename__ = "audit_verifications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    verified_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    is_full: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    events: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    first_broken_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_verified_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_hash: Mapped[str | None] = mapped_column(String(64))
+    duration_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)

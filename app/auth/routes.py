@@ -39,8 +39,8 @@ def client_address(request: Request) -> str:
 def issue_token(
     request: Request,
     session: DbSession,
-    username: Annotated[str, Form(min_length=1, max_length=256), AfterValidator(_no_nul)],
-    password: Annotated[str, Form(min_length=1, max_length=1024)],
+    username: Annotated[str, Form(min_length=1, max_length=256, examples=["agent"]), AfterValidator(_no_nul)],
+    password: Annotated[str, Form(min_length=1, max_length=1024, examples=["agent-demo-password"])],
 ):
     # Failures return (not raise) so the unit of work commits the failure record and its audit event.
     result = service.login(

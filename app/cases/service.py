@@ -29,6 +29,7 @@ from app.settings.models import Setting
 from app.settings.service import DEFAULTS, get_review_settings
 from app.transactions.models import Transaction
 from app.users.models import User
+from app.webhooks import outbox as webhooks
 
 C = ReviewCase.__table__.c
 T = Transaction.__table__.c
@@ -100,6 +101,9 @@ def open_for_transaction(*, session: Session, actor: Actor, tx: Transaction, ris
         after={"state": "open", "kind": "risk", "risk": risk, "transaction": tx.reference}, reason=reason,
     )
     _set_review_status(session, actor, tx, "flagged", reason=f"case {opened} opened")
+    # Outbound webhook (issue 5), in the same transaction as the case.
+    webhooks.enqueue(session, "case.opened", {"case_id": opened, "kind": "risk", "risk": risk,
+                                              "reference": tx.reference, "reason": reason})
     return opened
 
 
@@ -427,6 +431,11 @@ def decide(*, session: Session, actor: Actor, case_id: int, data: DecisionReques
     )
     if decided and tx is not None and (state == "rejected" or not _other_undecided_case(session, tx.id, case_id)):
         _set_review_status(session, actor, tx, REVIEW_STATUS_AFTER[state], reason=f"case {case_id} {state}")
+    # Outbound webhook (issue 5), in the same transaction as the decision.
+    webhooks.enqueue(session, "case.decided", {
+        "case_id": case_id, "kind": review_case.kind, "state": state, "decision": data.decision,
+        "reason_code": data.reason_code, "decided_by": actor.name, "reference": tx.reference if tx else None,
+    })
     return get(session=session, case_id=case_id), f"Case {case_id} {state}."
 
 

@@ -15,7 +15,10 @@ def healthz():
 
 
 @router.get("/readyz", summary="The database is reachable and migrated to head",
-            responses={503: {"description": "Database unreachable or not migrated"}})
+            responses={503: {"description": "Database unreachable or not migrated", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["status", "database"], "properties": {
+                    "status": {"const": "unavailable"}, "database": {"type": "string"},
+                    "migration": {"type": ["string", "null"]}, "expected": {"type": "string"}}}}}}})
 def readyz():
     try:
         with database.engine.connect() as conn:

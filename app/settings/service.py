@@ -1,17 +1,31 @@
-"""Review settings: admin-editable values with defaults, read once per unit of work."""
+"""Review settings: admin-editable values with defaults, read once per unit of work.
+
+Changes are audited with before/after and take effect for the next request (readers ask
+the table every time; nothing is cached in a process).
+"""
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app import money
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.errors import NotFound
+from app.risk.models import AmountRule
 from app.settings.models import Setting
 
 DEFAULTS = {
     "flag_threshold": 70,
     "dual_control_threshold": "10000",
     "claim_lease_minutes": 15,
+    # Hours an undecided case of each kind may wait before the dashboard counts it as an SLA breach.
+    "sla_hours_risk": 24,
+    "sla_hours_reconciliation": 72,
 }
 
 
@@ -20,6 +34,11 @@ class ReviewSettings:
     flag_threshold: int
     dual_control_threshold: Decimal
     claim_lease_minutes: int
+    sla_hours_risk: int = DEFAULTS["sla_hours_risk"]
+    sla_hours_reconciliation: int = DEFAULTS["sla_hours_reconciliation"]
+
+    def sla_hours(self, kind: str) -> int:
+        return self.sla_hours_reconciliation if kind == "reconciliation" else self.sla_hours_risk
 
 
 def get_review_settings(*, session: Session) -> ReviewSettings:
@@ -30,4 +49,70 @@ def get_review_settings(*, session: Session) -> ReviewSettings:
         flag_threshold=int(values["flag_threshold"]),
         dual_control_threshold=Decimal(str(values["dual_control_threshold"])),
         claim_lease_minutes=int(values["claim_lease_minutes"]),
+        sla_hours_risk=int(values["sla_hours_risk"]),
+        sla_hours_reconciliation=int(values["sla_hours_reconciliation"]),
     )
+
+
+def _stored_form(value: Any) -> Any:
+    # Decimals are kept as strings in JSONB: exact, and read back with Decimal(str(...)).
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def update(*, session: Session, actor: Actor, changes: dict[str, Any], user_id: int | None = None) -> list[str]:
+    """Apply validated `changes` (setting key → value); audit each real change; return the changed keys."""
+    changed = []
+    for key, value in changes.items():
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        new = _stored_form(value)
+        # Make sure the row exists, then lock it: concurrent edits of one setting serialize and
+        # each audit event's "before" is the value that edit really replaced.
+        session.execute(insert(Setting).values(key=key, value=DEFAULTS[key]).on_conflict_do_nothing())
+        old = session.execute(select(Setting.value).where(Setting.key == key).with_for_update()).scalar_one()
+        if Decimal(str(old)) == Decimal(str(new)):  # every setting is a number
+            continue
+        session.execute(
+            Setting.__table__.update().where(Setting.key == key)
+            .values(value=new, updated_by=user_id, updated_at=func.now())
+        )
+        audit.record(session, actor=actor, action="setting.changed", entity_type="setting", entity_id=key,
+                     before={key: old}, after={key: new})
+        changed.append(key)
+    return changed
+
+
+def amount_rules(*, session: Session) -> list[AmountRule]:
+    """Every amount rule, by currency."""
+    return list(session.scalars(select(AmountRule).order_by(AmountRule.currency)))
+
+
+def set_amount_rule(*, session: Session, actor: Actor, currency: str, threshold: Decimal,
+                    user_id: int | None = None) -> bool:
+    """Add or change the rule for `currency` (already validated); False when nothing changed."""
+    old = session.execute(
+        select(AmountRule.threshold).where(AmountRule.currency == currency).with_for_update()
+    ).scalar_one_or_none()
+    if old is not None and old == threshold:
+        return False
+    session.execute(
+        insert(AmountRule).values(currency=currency, threshold=threshold, updated_by=user_id)
+        .on_conflict_do_update(index_elements=["currency"],
+                               set_={"threshold": threshold, "updated_by": user_id, "updated_at": func.now()})
+    )
+    audit.record(
+        session, actor=actor, action="amount_rule.changed", entity_type="amount_rule", entity_id=currency,
+        before=None if old is None else {"threshold": money.format_amount(old, currency)},
+        after={"threshold": money.format_amount(threshold, currency)},
+    )
+    return True
+
+
+def remove_amount_rule(*, session: Session, actor: Actor, currency: str) -> None:
+    """Delete the rule for `currency`; NotFound when there is none."""
+    old = session.execute(delete(AmountRule).where(AmountRule.currency == currency).returning(AmountRule.threshold))
+    threshold = old.scalar_one_or_none()
+    if threshold is None:
+        raise NotFound(f"no amount rule for {currency}")
+    audit.record(session, actor=actor, action="amount_rule.removed", entity_type="amount_rule", entity_id=currency,
+                 before={"threshold": money.format_amount(threshold, currency)}, after=None)

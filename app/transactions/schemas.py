@@ -76,7 +76,17 @@ def normalize_metadata(value: Any, depth: int = 0) -> Any:
     return _clean_text(value)
 
 
-class TransactionCreate(BaseModel):
+class AmountInCurrency(BaseModel):
+    """An `amount` checked against the minor units of a `currency` declared before it."""
+
+    @field_validator("amount", check_fields=False)
+    @classmethod
+    def amount_fits_currency(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        currency = info.data.get("currency")
+        return money.check_minor_units(amount, currency) if currency else amount
+
+
+class TransactionCreate(AmountInCurrency):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -102,12 +112,6 @@ class TransactionCreate(BaseModel):
     counterparty: optional_text(255) = None
     description: optional_text(1000) = None
     metadata: dict[str, Any] | None = None
-
-    @field_validator("amount")
-    @classmethod
-    def amount_fits_currency(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
-        currency = info.data.get("currency")
-        return money.check_minor_units(amount, currency) if currency else amount
 
     @field_validator("metadata")
     @classmethod
@@ -152,7 +156,14 @@ BATCH_MAX_ITEMS = 1000
 
 
 class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"items": [
+            {"account_id": "acct_001", "reference": "txn_b1", "amount": "19.99", "currency": "EUR"},
+            {"account_id": "acct_002", "reference": "txn_b2", "amount": "5000", "currency": "JPY",
+             "counterparty": "Sakura Electronics"},
+        ]}]},
+    )
 
     items: list[Any] = Field(
         min_length=1,

@@ -22,6 +22,7 @@ from app.errors import Conflict, NotFound
 from app.risk.models import RiskScore
 from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
+from app.webhooks import outbox as webhooks
 
 # Built once: statement construction and its cache key cost more than the insert itself.
 # Core, not ORM: a new row is only read back to answer, so it skips the identity map; the
@@ -277,4 +278,9 @@ def settle(*, session: Session, actor: Actor, reference: str, request: Settlemen
         after={"status": tx.status},
         reason=request.reason,
     )
+    # Outbound webhook (issue 5): in this transaction, so it exists iff the settlement commits.
+    webhooks.enqueue(session, f"transaction.{tx.status}", {
+        "reference": tx.reference, "account_id": tx.account_id, "status": tx.status,
+        "amount": money.format_amount(tx.amount, tx.currency), "currency": tx.currency, "reason": tx.settlement_reason,
+    })
     return tx

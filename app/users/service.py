@@ -1,12 +1,17 @@
-"""Users: creation and lookup. Services flush; the caller's unit of work commits."""
+"""Users: creation, lookup and the admin's changes. Services flush; the caller's unit of work commits.
 
-from sqlalchemy import select
+Every change bumps `token_version`, which revokes the user's existing tokens, and is
+audited with before/after. The last active admin cannot be disabled or demoted: the
+check runs with every active admin row locked, so two concurrent demotions serialize.
+"""
+
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.errors import Conflict
+from app.errors import Conflict, NotFound
 from app.security.passwords import check_password_strength, hash_password
 from app.users.models import ROLES, User
 
@@ -46,3 +51,70 @@ def create(*, session: Session, actor: Actor, username: str, role: str, password
         after={"username": username, "role": role, "is_active": True},
     )
     return user
+
+
+def list_all(*, session: Session) -> list[User]:
+    """Every user: admins first, then by name."""
+    return list(session.scalars(select(User).order_by(User.role != "admin", User.username)))
+
+
+def _lock_active_admins(session: Session) -> list[int]:
+    # Locked in id order, so two admins changing each other cannot deadlock; a concurrent
+    # change waits here and then sees the committed result (a demoted admin drops out).
+    return list(session.scalars(
+        select(User.id).where(User.role == "admin", User.is_active).order_by(User.id).with_for_update()
+    ))
+
+
+def _locked(session: Session, user_id: int, *, removes_admin: bool) -> User:
+    admins = _lock_active_admins(session) if removes_admin else []
+    user = session.scalars(
+        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    if removes_admin and user.id in admins and len(admins) <= 1:
+        raise Conflict(f"{user.username} is the last active admin; make another admin first")
+    return user
+
+
+def _change(session: Session, actor: Actor, user: User, action: str, before: dict, after: dict) -> User:
+    # Every change revokes the user's tokens: old bearer tokens and browser sessions carry the old version.
+    user.token_version += 1
+    user.updated_at = func.now()
+    session.flush()
+    session.refresh(user, ["updated_at"])
+    audit.record(session, actor=actor, action=action, entity_type="user", entity_id=user.id,
+                 before={**before, "token_version": user.token_version - 1},
+                 after={**after, "token_version": user.token_version})
+    return user
+
+
+def set_active(*, session: Session, actor: Actor, user_id: int, is_active: bool) -> User:
+    """Disable or re-enable a user; Conflict when that would leave no active admin."""
+    user = _locked(session, user_id, removes_admin=not is_active)
+    if user.is_active == is_active:
+        return user  # nothing changes, nothing to revoke or audit
+    user.is_active = is_active
+    return _change(session, actor, user, "user.enabled" if is_active else "user.disabled",
+                   {"is_active": not is_active}, {"is_active": is_active})
+
+
+def change_role(*, session: Session, actor: Actor, user_id: int, role: str) -> User:
+    """Give a user another role; Conflict when that would leave no active admin."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    user = _locked(session, user_id, removes_admin=role != "admin")
+    if user.role == role:
+        return user
+    before = user.role
+    user.role = role
+    return _change(session, actor, user, "user.role_changed", {"role": before}, {"role": role})
+
+
+def reset_password(*, session: Session, actor: Actor, user_id: int, password: str) -> User:
+    """Set a new password; the user's existing sessions and tokens stop working."""
+    check_password_strength(password)
+    user = _locked(session, user_id, removes_admin=False)
+    user.password_hash = hash_password(password)
+    return _change(session, actor, user, "user.password_reset", {}, {"password_changed": True})

@@ -17,6 +17,7 @@ from app.cases import flows, service as cases
 from app.cases.models import REASON_CODES
 from app.cases.schemas import DecisionRequest
 from app.db import DbSession
+from app.reconciliation import service as reconciliation
 from app.errors import Conflict, DomainError, Forbidden, field_errors
 from app.security.deps import Principal
 from app.settings.service import get_review_settings
@@ -40,10 +41,17 @@ def _page(
         {"detail": detail, "case": detail.case, "tx": detail.transaction, "reason_codes": REASON_CODES,
          "needs_two_approvals": needs_two,
          "dual_control_threshold_text": money(settings.dual_control_threshold, tx.currency if tx else None),
-         "me": principal, "active_nav": "queue",
+         "me": principal, "active_nav": "queue", "bank_events": _bank_events(session, detail.case),
          "form": {}, "field_errors": {}, **context},
         principal=principal, status_code=status_code,
     )
+
+
+def _bank_events(session: Session, case) -> list:
+    # Reconciliation cases show the bank event(s) next to the ledger record (issue 5).
+    if case.kind != "reconciliation":
+        return []
+    return reconciliation.events_for_case(session=session, case_id=case.id)
 
 
 def _committed(session: Session) -> None:

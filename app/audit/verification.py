@@ -1,0 +1,56 @@
+"""Chain verification on demand, with the latest result kept for the explorer.
+
+A full run recomputes every hash (what `python -m app audit verify` and
+`GET /api/audit/verify` do). An incremental run starts after the last event a passing
+run covered, from the hash that run saw, so checking the day's new events stays fast
+however long the history grows. The append-only trigger keeps already-verified events
+from changing under ordinary roles; a full run remains the authority and is one click away.
+"""
+
+import time
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditVerification
+from app.audit.service import ChainStatus, verify_chain
+
+
+def latest(*, session: Session) -> AuditVerification | None:
+    """The most recent verification, or None before the first."""
+    return session.scalars(select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)).first()
+
+
+def _last_passing(session: Session) -> AuditVerification | None:
+    return session.scalars(
+        select(AuditVerification)
+        .where(AuditVerification.ok, AuditVerification.last_verified_id.is_not(None))
+        .order_by(AuditVerification.id.desc()).limit(1)
+    ).first()
+
+
+def run(*, session: Session, verified_by: str, full: bool = True) -> tuple[ChainStatus, AuditVerification]:
+    """Verify the chain (all of it, or what is new since the last passing run) and keep the result."""
+    started = time.monotonic()
+    anchor = None if full else _last_passing(session)
+    if anchor is None:
+        status = verify_chain(session)
+        total = status.events
+    else:
+        status = verify_chain(session, after_id=anchor.last_verified_id, start_hash=anchor.last_hash)
+        total = anchor.events + status.events
+    last_hash = anchor.last_hash if anchor is not None and status.events == 0 else None
+    if last_hash is None and status.last_verified_id is not None:
+        last_hash = session.execute(
+            text("SELECT hash FROM audit_events WHERE id = :id"), {"id": status.last_verified_id}
+        ).scalar()
+    result = AuditVerification(
+        verified_by=verified_by, is_full=anchor is None, ok=status.ok, events=total,
+        first_broken_id=status.first_broken_id, last_verified_id=status.last_verified_id,
+        last_hash=last_hash if status.ok else None,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+    session.add(result)
+    session.flush()
+    return ChainStatus(status.ok, total, status.first_broken_id, status.last_verified_id), result
+

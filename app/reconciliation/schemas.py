@@ -1,0 +1,80 @@
+"""Bank events in and reconciliation results out; amounts are Decimal, never float."""
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from app.transactions.schemas import Amount, AmountInCurrency, Currency, Identifier128
+
+BankStatus = Literal["booked", "pending", "returned", "rejected"]
+MismatchKind = Literal[
+    "missing_in_ledger", "amount_mismatch", "currency_mismatch", "status_mismatch", "duplicate_bank_event"
+]
+MAX_EVENTS_PER_REQUEST = 5000
+
+
+class BankEventIn(AmountInCurrency):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "bank_reference": "BNK-2026-000123", "reference": "txn_abc123", "amount": "1250.50",
+            "currency": "USD", "status": "booked", "booked_at": "2026-11-24T10:15:00Z",
+        }]},
+    )
+
+    bank_reference: Identifier128
+    reference: Identifier128
+    currency: Currency  # before amount, so the amount validator can check the minor units
+    amount: Amount
+    status: BankStatus
+    booked_at: AwareDatetime = Field(description="ISO 8601 with a time zone, e.g. 2026-11-24T10:15:00Z")
+
+    @field_validator("booked_at")
+    @classmethod
+    def in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class BankEventsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [{
+        "bank_reference": "BNK-2026-000123", "reference": "txn_abc123", "amount": "1250.50",
+        "currency": "USD", "status": "booked", "booked_at": "2026-11-24T10:15:00Z",
+    }]}]})
+
+    events: list[BankEventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
+
+
+class Mismatch(BaseModel):
+    bank_reference: str
+    reference: str
+    kind: MismatchKind
+    case_id: int
+    line: int | None = Field(default=None, description="CSV line number (or 0-based index in `events`)")
+
+
+class ReconciliationResult(BaseModel):
+    run_id: int
+    matched: int
+    mismatches: list[Mismatch]
+    replayed: int = Field(description="Identical bank events received before: nothing new was stored")
+
+
+class RunOut(BaseModel):
+    id: int
+    source: str
+    filename: str | None
+    status: str
+    total_rows: int
+    rows_processed: int
+    matched: int
+    mismatched: int
+    replayed: int
+    malformed: int
+    created_by: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]

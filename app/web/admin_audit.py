@@ -1,0 +1,51 @@
+"""The audit explorer screen, `/admin/audit`: filters, keyset "load more", CSV download, chain status.
+
+Filters swap `#audit-results` (rows, count line and the download link, which carries the
+same filters); "load more" swaps only its own row. The chain status shows the latest
+stored verification at once; its buttons run a new one (incremental or full) in place.
+"""
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+
+from app.audit import explorer, verification
+from app.audit.routes import csv_download, parse_or_refuse
+from app.db import DbSession
+from app.web.deps import BrowserAdmin, ScreenRoute
+from app.web.templating import is_htmx, render
+
+router = APIRouter(route_class=ScreenRoute)
+
+
+@router.get("/admin/audit")
+def audit_page(request: Request, session: DbSession, principal: BrowserAdmin):
+    query, errors = explorer.parse_query(dict(request.query_params))
+    items, next_cursor = explorer.list_page(session=session, query=query)
+    params = query.filters().as_params()
+    context = {
+        "items": items, "errors": errors, "raw": request.query_params, "params": params,
+        "export_query": urlencode(params), "next_query": urlencode({**params, "cursor": next_cursor or ""}),
+        "next_cursor": next_cursor, "is_first_page": query.cursor is None, "active_nav": "audit",
+        "known_actions": explorer.KNOWN_ACTIONS,
+    }
+    target = request.headers.get("hx-target") if is_htmx(request) else None
+    if target == "load-more":
+        return render(request, "admin/audit/_rows.html", context, principal=principal)
+    if target == "audit-results":
+        return render(request, "admin/audit/_results.html", context, principal=principal)
+    context["verification"] = verification.latest(session=session)
+    return render(request, "admin/audit/index.html", context, principal=principal)
+
+
+@router.post("/admin/audit/verify")
+def verify_chain(request: Request, session: DbSession, principal: BrowserAdmin,
+                 mode: Annotated[str, Form(max_length=16)] = "incremental"):
+    _, result = verification.run(session=session, verified_by=principal.actor.name, full=mode == "full")
+    return render(request, "admin/audit/_chain_status.html", {"verification": result}, principal=principal)
+
+
+@router.get("/admin/audit/export.csv")
+def export_csv(request: Request, session: DbSession, principal: BrowserAdmin):
+    return csv_download(session, principal, parse_or_refuse(request).filters())

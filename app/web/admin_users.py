@@ -1,0 +1,88 @@
+"""The users screen, `/admin/users`: create, disable, re-enable, change role, reset password.
+
+Every action answers with the users panel (`#users-panel`), swapped in place, carrying
+the outcome: a confirmation, or the refusal (409 last admin, 422 invalid input) where
+the admin acted. The rules live in app/users/service.py.
+"""
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from sqlalchemy.orm import Session
+
+from app.db import DbSession
+from app.security.deps import Principal
+from app.users import service as users
+from app.users.schemas import PasswordReset, RoleChange, UserCreate
+from app.web.admin_forms import apply_change
+from app.web.deps import BrowserAdmin, ScreenRoute
+from app.web.templating import render
+
+router = APIRouter(route_class=ScreenRoute)
+
+UserId = Annotated[int, Path(ge=1, lt=2**63)]
+Text = Annotated[str, Form(max_length=300)]
+
+
+def _panel(request: Request, session: Session, principal: Principal, *, status_code: int = 200, **context):
+    template = "admin/users/_panel.html" if request.headers.get("hx-target") == "users-panel" else "admin/users/index.html"
+    return render(request, template, {"users": users.list_all(session=session), "active_nav": "users",
+                                      "form": {}, "field_errors": {}, **context},
+                  principal=principal, status_code=status_code)
+
+
+def _act(request: Request, session: Session, principal: Principal, change: Callable[[], str], **context):
+    outcome = apply_change(session, change)
+    return _panel(request, session, principal, **outcome, **(context if "error" in outcome else {}))
+
+
+@router.get("/admin/users")
+def users_page(request: Request, session: DbSession, principal: BrowserAdmin):
+    return _panel(request, session, principal)
+
+
+@router.post("/admin/users")
+def create_user(request: Request, session: DbSession, principal: BrowserAdmin,
+                username: Text = "", role: Text = "", password: Text = ""):
+    def change() -> str:
+        data = UserCreate.model_validate({"username": username, "role": role, "password": password})
+        users.create(session=session, actor=principal.actor, username=data.username, role=data.role,
+                     password=data.password)
+        return f"Created {data.username} ({data.role})."
+    return _act(request, session, principal, change, form={"username": username, "role": role})
+
+
+@router.post("/admin/users/{user_id}/disable")
+def disable_user(user_id: UserId, request: Request, session: DbSession, principal: BrowserAdmin):
+    def change() -> str:
+        user = users.set_active(session=session, actor=principal.actor, user_id=user_id, is_active=False)
+        return f"Disabled {user.username}; their sessions and tokens no longer work."
+    return _act(request, session, principal, change)
+
+
+@router.post("/admin/users/{user_id}/enable")
+def enable_user(user_id: UserId, request: Request, session: DbSession, principal: BrowserAdmin):
+    def change() -> str:
+        user = users.set_active(session=session, actor=principal.actor, user_id=user_id, is_active=True)
+        return f"Re-enabled {user.username}."
+    return _act(request, session, principal, change)
+
+
+@router.post("/admin/users/{user_id}/role")
+def change_role(user_id: UserId, request: Request, session: DbSession, principal: BrowserAdmin, role: Text = ""):
+    def change() -> str:
+        data = RoleChange.model_validate({"role": role})
+        user = users.change_role(session=session, actor=principal.actor, user_id=user_id, role=data.role)
+        return f"{user.username} is now {user.role}; their old sessions and tokens no longer work."
+    return _act(request, session, principal, change)
+
+
+@router.post("/admin/users/{user_id}/password")
+def reset_password(user_id: UserId, request: Request, session: DbSession, principal: BrowserAdmin,
+                   password: Text = ""):
+    def change() -> str:
+        data = PasswordReset.model_validate({"password": password})
+        user = users.reset_password(session=session, actor=principal.actor, user_id=user_id, password=data.password)
+        return f"New password set for {user.username}; their old sessions and tokens no longer work."
+    return _act(request, session, principal, change)

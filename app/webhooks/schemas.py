@@ -1,0 +1,89 @@
+"""Webhook endpoint and delivery shapes; a secret appears only in the creation response."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from app.transactions.schemas import _clean_text
+
+EventType = Literal["transaction.settled", "transaction.failed", "case.opened", "case.decided"]
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"url": "https://hooks.example.com/riskdesk", "event_types": ["case.opened", "case.decided"],
+         "description": "Ops alerts"}
+    ]})
+
+    url: Annotated[str, BeforeValidator(_clean_text), Field(min_length=1, max_length=2000)]
+    event_types: list[EventType] = Field(min_length=1, max_length=4)
+    description: Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(_clean_text)] = None
+
+    @field_validator("url")
+    @classmethod
+    def http_url(cls, url: str) -> str:
+        url = url.strip()
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ValueError("must be an http or https URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError("must be an http or https URL")
+        if parts.username or parts.password:
+            raise ValueError("must not contain credentials")
+        return url
+
+    @field_validator("event_types")
+    @classmethod
+    def unique(cls, values: list[str]) -> list[str]:
+        return sorted(set(values))
+
+
+class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"is_active": False}]})
+
+    is_active: bool
+
+
+class EndpointOut(BaseModel):
+    id: int
+    url: str
+    description: str | None
+    event_types: list[str]
+    is_active: bool
+    created_at: datetime
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(description="Shown once, now; never returned again")
+
+
+class AttemptOut(BaseModel):
+    attempt_no: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    endpoint_id: int
+    endpoint_url: str
+    event_type: str
+    message_id: str
+    status: str
+    attempt_count: int
+    max_attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    attempts: list[AttemptOut] = []
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]

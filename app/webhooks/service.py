@@ -1,0 +1,116 @@
+"""Webhook endpoints (admin), deliveries and manual retries; services flush only."""
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.errors import NotFound
+from app.webhooks import signing
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.webhooks.schemas import AttemptOut, DeliveryOut, EndpointCreate, EndpointCreated, EndpointOut
+
+E = WebhookEndpoint.__table__.c
+D = WebhookDelivery.__table__.c
+V = WebhookEvent.__table__.c
+A = WebhookAttempt.__table__.c
+
+
+def _out(endpoint: WebhookEndpoint) -> EndpointOut:
+    return EndpointOut(id=endpoint.id, url=endpoint.url, description=endpoint.description,
+                       event_types=list(endpoint.event_types), is_active=endpoint.is_active,
+                       created_at=endpoint.created_at)
+
+
+def create_endpoint(*, session: Session, actor: Actor, data: EndpointCreate) -> EndpointCreated:
+    """Register an endpoint with a new server-generated secret (returned this once)."""
+    endpoint = WebhookEndpoint(url=data.url, description=data.description, event_types=data.event_types,
+                               secret=signing.new_secret(), created_by=actor.id)
+    session.add(endpoint)
+    session.flush()
+    session.refresh(endpoint)
+    out = _out(endpoint)
+    audit.record(session, actor=actor, action="webhook.endpoint_created", entity_type="webhook_endpoint",
+                 entity_id=endpoint.id, after=out.model_dump(mode="json", exclude={"created_at"}))
+    return EndpointCreated(**out.model_dump(), secret=endpoint.secret)
+
+
+def list_endpoints(*, session: Session) -> list[EndpointOut]:
+    """Endpoints not deleted, newest first (never their secrets)."""
+    rows = session.scalars(select(WebhookEndpoint).where(E.deleted_at.is_(None)).order_by(E.id.desc()))
+    return [_out(endpoint) for endpoint in rows]
+
+
+def _get_for_update(session: Session, endpoint_id: int) -> WebhookEndpoint:
+    endpoint = session.scalars(
+        select(WebhookEndpoint).where(E.id == endpoint_id, E.deleted_at.is_(None)).with_for_update()
+    ).one_or_none()
+    if endpoint is None:
+        raise NotFound(f"webhook endpoint {endpoint_id} not found")
+    return endpoint
+
+
+def set_active(*, session: Session, actor: Actor, endpoint_id: int, is_active: bool) -> EndpointOut:
+    """Enable or disable an endpoint; pending deliveries wait while it is disabled."""
+    endpoint = _get_for_update(session, endpoint_id)
+    before = endpoint.is_active
+    if before != is_active:
+        endpoint.is_active = is_active
+        endpoint.updated_at = func.now()
+        session.flush()
+        session.refresh(endpoint)
+        audit.record(session, actor=actor, action="webhook.endpoint_enabled" if is_active else "webhook.endpoint_disabled",
+                     entity_type="webhook_endpoint", entity_id=endpoint_id,
+                     before={"is_active": before}, after={"is_active": is_active})
+    return _out(endpoint)
+
+
+def delete_endpoint(*, session: Session, actor: Actor, endpoint_id: int) -> None:
+    """Delete an endpoint: it gets nothing more; its delivery history is kept."""
+    endpoint = _get_for_update(session, endpoint_id)
+    endpoint.deleted_at = func.now()
+    endpoint.is_active = False
+    session.flush()
+    audit.record(session, actor=actor, action="webhook.endpoint_deleted", entity_type="webhook_endpoint",
+                 entity_id=endpoint_id, before={"url": endpoint.url})
+
+
+DELIVERY_ROWS = (
+    select(D.id, D.endpoint_id, E.url.label("endpoint_url"), V.event_type, V.message_id, D.status,
+           D.attempt_count, D.max_attempts, D.next_attempt_at, D.last_status_code, D.last_error,
+           D.delivered_at, D.created_at)
+    .join(WebhookEndpoint.__table__, E.id == D.endpoint_id)
+    .join(WebhookEvent.__table__, V.id == D.event_id)
+)
+
+
+def list_deliveries(*, session: Session, status: str | None = None, limit: int = 100) -> list[DeliveryOut]:
+    """Newest deliveries first, each with its attempts."""
+    statement = DELIVERY_ROWS.order_by(D.id.desc()).limit(limit)
+    if status:
+        statement = statement.where(D.status == status)
+    deliveries = [DeliveryOut(**row._asdict()) for row in session.execute(statement)]
+    by_id = {d.id: d for d in deliveries}
+    if by_id:
+        for row in session.execute(
+            select(A.delivery_id, A.attempt_no, A.started_at, A.duration_ms, A.status_code, A.error)
+            .where(A.delivery_id.in_(list(by_id))).order_by(A.id)
+        ):
+            by_id[row.delivery_id].attempts.append(AttemptOut(**{k: v for k, v in row._asdict().items()
+                                                                 if k != "delivery_id"}))
+    return deliveries
+
+
+def retry(*, session: Session, actor: Actor, delivery_id: int) -> DeliveryOut:
+    """Make a delivery due now with at least one more attempt allowed (whatever its state)."""
+    row = session.execute(
+        update(WebhookDelivery.__table__).where(D.id == delivery_id)
+        .values(status="pending", next_attempt_at=func.now(), updated_at=func.now(),
+                max_attempts=func.greatest(D.max_attempts, D.attempt_count + 1))
+        .returning(D.id, D.attempt_count)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"webhook delivery {delivery_id} not found")
+    audit.record(session, actor=actor, action="webhook.delivery_retried", entity_type="webhook_delivery",
+                 entity_id=delivery_id, after={"status": "pending", "attempts_so_far": row.attempt_count})
+    return DeliveryOut(**session.execute(DELIVERY_ROWS.where(D.id == delivery_id)).one()._asdict())
