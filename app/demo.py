@@ -7,6 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
+from app.cases import service as cases
+from app.cases.schemas import DecisionRequest
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
 from app.transactions import service as transactions
@@ -74,4 +76,23 @@ def seed_if_empty(session: Session) -> bool:
         outcome = "settled" if rng.random() < 0.9 else "failed"
         transactions.settle(session=session, actor=actor, reference=item.reference,
                             request=SettlementRequest(status=outcome))
+    _decide_some_cases(session)
     return True
+
+
+DEMO_DECISIONS = [
+    ("alice", DecisionRequest(decision="approve", reason_code="verified_customer", note="Customer confirmed by phone")),
+    ("bob", DecisionRequest(decision="approve", reason_code="false_positive")),
+    ("alice", DecisionRequest(decision="reject", reason_code="suspected_fraud", note="Card testing pattern")),
+    ("bob", DecisionRequest(decision="escalate", reason_code="sanctions_concern", note="Counterparty name match")),
+] * 3
+
+
+def _decide_some_cases(session: Session) -> None:
+    """Analysts work the top of the queue, so the dashboard and audit history show human decisions."""
+    for username, decision in DEMO_DECISIONS:
+        analyst = users.get_by_username(session=session, username=username)
+        actor = Actor(name=analyst.username, id=analyst.id, role=analyst.role)
+        case = cases.claim_next(session=session, actor=actor)
+        if case is not None:
+            cases.decide(session=session, actor=actor, case_id=case.id, data=decision)
