@@ -6,12 +6,15 @@ with `audit.record` are written by a before_commit hook, so they are in the same
 transaction as the change they describe by construction.
 """
 
+import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
+from sqlalchemy.engine import CursorResult, Engine, make_url
+from sqlalchemy.sql import Executable
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.config import Settings, get_settings
@@ -65,7 +68,9 @@ def build_engine(url: str, settings: Settings) -> Engine:
         connect_args={
             "connect_timeout": 3,
             "application_name": "riskdesk",
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout=5000",
+            # Generic plans apply only to PreparedStatement (psycopg2 prepares nothing else).
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout=5000"
+                       " -c plan_cache_mode=force_generic_plan",
         },
     )
 
@@ -131,6 +136,49 @@ async def get_db_session(request: Request) -> Session:
 
 
 DbSession = Annotated[Session, Depends(get_db_session)]
+
+_PARAMETER = re.compile(r"%\(([A-Za-z0-9_]+)\)s")
+
+
+class PreparedStatement:
+    """A read PostgreSQL plans once per connection (PREPARE, then EXECUTE with a generic plan).
+
+    For hot statements whose planning costs more than their execution (several joins and
+    subqueries, small result). Bound values named in `arguments` come with each call; every
+    other bound value (constants of the statement) is fixed at PREPARE time. A prepared
+    statement outlives a rolled-back transaction and dies with its connection, so the set of
+    prepared names lives in the DBAPI connection's info.
+    """
+
+    def __init__(self, name: str, statement: Executable, *arguments: str) -> None:
+        dialect = pg_dialect.dialect()
+        compiled = statement.compile(dialect=dialect)
+        expanded = compiled.construct_expanded_state(dict.fromkeys(arguments))  # their values come per call
+        bind_of = {part: bind for bind, parts in expanded.parameter_expansion.items() for part in parts}
+        order: list[str] = []
+        sql = _PARAMETER.sub(lambda m: f"${self._position(order, m.group(1))}", expanded.statement.replace("%%", "%"))
+        missing = set(arguments) - set(order)
+        if missing:
+            raise ValueError(f"{name}: no bound parameter {sorted(missing)}")
+        types = [compiled.binds[bind_of.get(n, n)].type.compile(dialect=dialect) for n in order]
+        self.constants = {n: v for n, v in expanded.parameters.items() if n not in arguments}
+        self.name = name
+        self._prepare = f"PREPARE {name} ({', '.join(types)}) AS {sql}"
+        self._execute = f"EXECUTE {name} ({', '.join('%(' + n + ')s' for n in order)})"
+
+    @staticmethod
+    def _position(order: list[str], name: str) -> int:
+        if name not in order:
+            order.append(name)
+        return order.index(name) + 1
+
+    def execute(self, session: Session, **values: Any) -> CursorResult:
+        connection = session.connection()
+        prepared = connection.connection.info.setdefault("prepared_statements", set())
+        if self.name not in prepared:
+            connection.exec_driver_sql(self._prepare.replace("%", "%%"))
+            prepared.add(self.name)
+        return connection.exec_driver_sql(self._execute, {**self.constants, **values})
 
 
 @event.listens_for(Session, "before_commit")

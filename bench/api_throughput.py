@@ -39,6 +39,7 @@ AGENT_PASSWORD = "bench-agent-password-1"
 SEED_PREFIX = "seed-"
 TARGET_RATIO = 0.80
 TARGET_BATCH_TPS = 10_000
+TARGET_CONTEXT_COST = 2.0
 
 SEED_SQL = """
 INSERT INTO transactions (reference, account_id, amount, currency, counterparty, description, metadata,
@@ -173,6 +174,27 @@ def run_cli(args: list[str], env: dict, stdin: str | None = None) -> None:
         raise RuntimeError(f"python -m app {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
 
 
+# Every transaction gets a score; one in five is flagged with an open case, one in ten of
+# those decided, so the account context reads real scores, cases and decisions.
+SEED_REVIEW_SQL = """
+INSERT INTO risk_scores (transaction_id, score, model, model_version, reasons, is_flagged, created_by)
+SELECT id, (id * 37) %% 100, 'fraud-gbm', '2026.11',
+       '[{"code": "velocity", "description": "7 payments in 10 minutes", "weight": "0.41"}]'::jsonb,
+       (id * 37) %% 100 >= 80, %(user_id)s
+FROM transactions WHERE reference LIKE 'seed-%%';
+INSERT INTO review_cases (kind, state, transaction_id, risk, amount, currency, reason, decided_by, decision,
+                          reason_code, note, decided_at)
+SELECT 'risk', CASE WHEN id %% 10 = 0 THEN 'rejected' ELSE 'open' END, id, (id * 37) %% 100, amount, currency,
+       'score at or above the flag threshold',
+       CASE WHEN id %% 10 = 0 THEN %(user_id)s END, CASE WHEN id %% 10 = 0 THEN 'reject' END,
+       CASE WHEN id %% 10 = 0 THEN 'suspected_fraud' END, CASE WHEN id %% 10 = 0 THEN 'card testing' END,
+       CASE WHEN id %% 10 = 0 THEN now() END
+FROM transactions WHERE reference LIKE 'seed-%%' AND (id * 37) %% 100 >= 80;
+UPDATE transactions SET review_status = 'flagged'
+WHERE id IN (SELECT transaction_id FROM review_cases WHERE state = 'open');
+"""
+
+
 def seed(url: str, rows: int) -> dict:
     import psycopg2
     from sqlalchemy.engine import make_url
@@ -186,7 +208,9 @@ def seed(url: str, rows: int) -> dict:
             user_id = cur.fetchone()[0]
             began = time.perf_counter()
             cur.execute(SEED_SQL, {"user_id": user_id, "rows": rows})
-            cur.execute("VACUUM ANALYZE transactions")
+            cur.execute(SEED_REVIEW_SQL, {"user_id": user_id})
+            for table in ("transactions", "risk_scores", "review_cases"):
+                cur.execute(f"VACUUM ANALYZE {table}")
             seconds = time.perf_counter() - began
             settings = {}
             for name in ("server_version", "shared_buffers", "fsync", "synchronous_commit", "max_connections"):
@@ -494,6 +518,14 @@ def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: di
         ok &= ratio >= TARGET_RATIO
         print(f"ratio full/floor {group:<4}: {ratio:6.1%}   ({full['throughput']:.0f} / {floor['throughput']:.0f} "
               f"req/s; {verdict} target ≥ {TARGET_RATIO:.0%})")
+    plain, context = by.get(("GET", "full")), by.get(("CONTEXT", "full"))
+    if plain and context and plain["throughput"] and context["throughput"]:
+        cost = plain["throughput"] / context["throughput"]
+        verdict = "meets" if cost <= TARGET_CONTEXT_COST else "MISSES"
+        ok &= cost <= TARGET_CONTEXT_COST
+        print(f"account context  : {cost:5.2f}× the cost of GET /transactions/{{ref}} ({context['throughput']:.0f} / "
+              f"{plain['throughput']:.0f} req/s; p50 {context['p50_ms']:.1f} vs {plain['p50_ms']:.1f} ms; "
+              f"{verdict} target ≤ {TARGET_CONTEXT_COST:g}×)")
     if batch is not None:
         r = batch.result
         items = r["items_created"]
@@ -529,7 +561,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-requests", type=int, default=20, help="measured batch requests (0 skips batch)")
     p.add_argument("--batch-size", type=int, default=1000, help="items per batch request (max 1000)")
     p.add_argument("--batch-concurrency", type=int, default=2)
-    p.add_argument("--only", choices=["post", "get"], help="run only the POST or the GET pair")
+    p.add_argument("--only", choices=["post", "get", "context"],
+                   help="run only the POST pair, the GET pair, or account context beside a plain GET")
     p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                    help="afterwards, profile the full app's worker with py-spy for SECONDS (needs the bench extra)")
     p.add_argument("--profile-scenario", choices=["post", "get", "batch"], default="post")
@@ -593,6 +626,15 @@ def main(argv=None) -> int:
                          {**common, "port": floor_port, "kind": "get", "path": "/floor/transactions/",
                           "get_refs": refs, "seed": 7}, floor_pid),
             ]
+        if args.only in (None, "context"):
+            # Compared with the plain GET of the GET pair; with --only context that GET runs here.
+            if args.only == "context":
+                scenarios.append(Scenario("full  GET /transactions/{ref}", "GET", "full",
+                                          {**common, "port": full_port, "kind": "get", "path": "/transactions/",
+                                           "token": token, "get_refs": [SEED_PREFIX, args.rows], "seed": 7}, full_pid))
+            scenarios.append(Scenario("full  GET /accounts/{id}/context", "CONTEXT", "full",
+                                      {**common, "port": full_port, "kind": "context", "path": "/accounts/",
+                                       "token": token, "get_refs": ["acct_", 1000], "seed": 11}, full_pid))
         timeout = args.warmup + args.duration + 60
         for s in scenarios:
             log(f"running {s.name.strip()} ({args.warmup:g}s warm-up + {args.duration:g}s)")

@@ -170,6 +170,9 @@ async def run_timed(job: dict) -> dict:
             n = worker * 10_000_000 + seq
             return build_request("POST", job["path"], hostport, token,
                                  transaction_json(f"{ref_prefix}-{worker}-{seq}", n))
+        if kind == "context":
+            account = f"{get_prefix}{rng.randrange(get_count)}"
+            return build_request("GET", f"{job['path']}{account}/context", hostport, token, None)
         ref = f"{get_prefix}{rng.randint(1, get_count):06d}"
         return build_request("GET", job["path"] + ref, hostport, token, None)
 

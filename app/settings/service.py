@@ -43,7 +43,11 @@ class ReviewSettings:
 
 def get_review_settings(*, session: Session) -> ReviewSettings:
     """The current review settings, defaults filled in."""
-    stored = {key: value for key, value in session.execute(select(Setting.key, Setting.value))}
+    return review_settings_from(dict(session.execute(select(Setting.key, Setting.value)).tuples().all()))
+
+
+def review_settings_from(stored: dict[str, Any]) -> ReviewSettings:
+    """Settings from the stored key → value rows, defaults filled in."""
     values = {**DEFAULTS, **{k: v for k, v in stored.items() if k in DEFAULTS}}
     return ReviewSettings(
         flag_threshold=int(values["flag_threshold"]),

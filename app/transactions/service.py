@@ -40,8 +40,8 @@ LATEST_RISK_SCORE = (
     .scalar_subquery()
     .label("risk_score")
 )
-_READ = [*_RETURNED, LATEST_RISK_SCORE]
-READ_BY_REFERENCE = select(*_READ).where(_COLUMNS.reference == bindparam("reference"))
+READ_COLUMNS = [*_RETURNED, LATEST_RISK_SCORE]
+READ_BY_REFERENCE = select(*READ_COLUMNS).where(_COLUMNS.reference == bindparam("reference"))
 BY_REFERENCE_FOR_UPDATE = select(Transaction).where(Transaction.reference == bindparam("reference")).with_for_update()
 COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "description", "metadata")
 
@@ -232,7 +232,7 @@ def list_page(
     review_status: str | None = None,
 ) -> tuple[list[Row], str | None]:
     """Newest first, keyset-paginated by id; returns the page and the next cursor."""
-    statement = select(*_READ).order_by(_COLUMNS.id.desc()).limit(limit + 1)
+    statement = select(*READ_COLUMNS).order_by(_COLUMNS.id.desc()).limit(limit + 1)
     if after_id is not None:
         statement = statement.where(_COLUMNS.id < after_id)
     if account_id is not None:

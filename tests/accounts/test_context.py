@@ -89,3 +89,15 @@ def test_context_needs_a_token_and_a_valid_account_id(client, users):
     response = client.get("/accounts/" + "x" * 65 + "/context", headers=users.headers("agent"))
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "account_id"
+
+
+def test_context_items_read_exactly_like_their_own_endpoints(client, users):
+    """Amounts, times, metadata numbers and case fields are the same as GET /transactions/{ref} and /api/cases/{id}."""
+    agent, admin = users.headers("agent"), users.headers("admin")
+    post_tx(client, agent, "same-1", amount="1.250", currency="KWD",
+            metadata={"ratio": 0.5, "big": 12345678901234567890, "nested": {"n": [1, 2.25]}})
+    case_id = score(client, agent, "same-1", 95)["case_id"]
+    context = client.get("/accounts/acct_ctx/context", headers=admin).json()
+    assert context["recent_transactions"] == [client.get("/transactions/same-1", headers=agent).json()]
+    assert context["open_cases"] == [client.get(f"/api/cases/{case_id}", headers=admin).json()["case"]]
+    assert context["totals"] == [{"currency": "KWD", "status": "pending", "count": 1, "amount": "1.250"}]

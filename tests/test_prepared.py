@@ -1,0 +1,41 @@
+"""PreparedStatement: planned once per connection, correct across calls, rollbacks and connections."""
+
+import pytest
+from sqlalchemy import bindparam, select
+
+from app.db import PreparedStatement, database
+from app.users.models import User
+
+BY_ROLE = PreparedStatement(
+    "test_users_by_role",
+    select(User.username).where(User.role.in_(["analyst", "agent"]), User.username.like(bindparam("pattern")))
+    .order_by(User.username),
+    "pattern",
+)
+
+
+def test_constants_are_fixed_and_arguments_come_per_call(users, db):
+    for name, role in (("ann", "analyst"), ("abe", "agent"), ("ada", "admin"), ("bob", "analyst")):
+        users.create(role, name)
+    assert BY_ROLE.execute(db, pattern="a%").scalars().all() == ["abe", "ann"]
+    assert BY_ROLE.execute(db, pattern="b%").scalars().all() == ["bob"]
+
+
+def test_a_rollback_keeps_the_prepared_statement(users, db):
+    users.create("analyst", "ann")
+    assert BY_ROLE.execute(db, pattern="%").scalars().all() == ["ann"]
+    db.rollback()
+    assert BY_ROLE.execute(db, pattern="%").scalars().all() == ["ann"]
+
+
+def test_each_connection_prepares_its_own(users, db):
+    users.create("analyst", "ann")
+    with database.session() as other:
+        db.connection()  # hold one pooled connection so the other session gets a different one
+        assert BY_ROLE.execute(other, pattern="%").scalars().all() == ["ann"]
+        assert BY_ROLE.execute(db, pattern="%").scalars().all() == ["ann"]
+
+
+def test_an_argument_the_statement_does_not_bind_is_refused():
+    with pytest.raises(ValueError, match="no bound parameter"):
+        PreparedStatement("test_bad", select(User.id), "missing")
