@@ -53,20 +53,22 @@ def create_user(request: Request, session: DbSession, principal: BrowserAdmin,
     return _act(request, session, principal, change, form={"username": username, "role": role})
 
 
+def _set_active(request: Request, session, principal, user_id: int, is_active: bool, done: str):
+    def change() -> str:
+        user = users.set_active(session=session, actor=principal.actor, user_id=user_id, is_active=is_active)
+        return done.format(user.username)
+    return _act(request, session, principal, change)
+
+
 @router.post("/admin/users/{user_id}/disable")
 def disable_user(user_id: UserId, request: Request, session: DbSession, principal: BrowserAdmin):
-    def change() -> str:
-        user = users.set_active(session=session, actor=principal.actor, user_id=user_id, is_active=False)
-        return f"Disabled {user.username}; their sessions and tokens no longer work."
-    return _act(request, session, principal, change)
+    return _set_active(request, session, principal, user_id, False,
+                       "Disabled {}; their sessions and tokens no longer work.")
 
 
 @router.post("/admin/users/{user_id}/enable")
 def enable_user(user_id: UserId, request: Request, session: DbSession, principal: BrowserAdmin):
-    def change() -> str:
-        user = users.set_active(session=session, actor=principal.actor, user_id=user_id, is_active=True)
-        return f"Re-enabled {user.username}."
-    return _act(request, session, principal, change)
+    return _set_active(request, session, principal, user_id, True, "Re-enabled {}.")
 
 
 @router.post("/admin/users/{user_id}/role")
