@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -196,6 +198,29 @@ def live_server(database_url) -> Iterator[str]:
         process.wait(10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture
+def http(live_server) -> Iterator[httpx.Client]:
+    """A client of the live uvicorn, with connections enough for the concurrency tests."""
+    with httpx.Client(base_url=live_server, timeout=60, limits=httpx.Limits(max_connections=100)) as client:
+        yield client
+
+
+def run_together(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """Run every zero-argument call in its own thread, released at the same moment."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait(timeout=60)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def assert_no_server_errors(responses: list[httpx.Response]) -> None:
+    assert [(r.status_code, r.text) for r in responses if r.status_code >= 500] == []
 
 
 def tx_payload(reference: str = "ref-1", **overrides) -> dict:

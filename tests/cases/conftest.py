@@ -6,9 +6,6 @@ back what was stored, always with fresh queries so nothing comes from a stale se
 """
 
 import json
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,27 +229,3 @@ def assert_conflict(response, *fragments: str) -> None:
     detail = response.json()["detail"]
     for fragment in fragments:
         assert fragment in detail, detail
-
-
-# --- concurrency against the live server -----------------------------------------------------
-
-def run_together(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-    """Run every zero-argument call in its own thread, released at the same moment."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
-@pytest.fixture
-def http(live_server):
-    with httpx.Client(base_url=live_server, timeout=60, limits=httpx.Limits(max_connections=100)) as client:
-        yield client
-
-
-def assert_no_server_errors(responses: list[httpx.Response]) -> None:
-    assert [(r.status_code, r.text) for r in responses if r.status_code >= 500] == []

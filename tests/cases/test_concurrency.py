@@ -12,9 +12,8 @@ from sqlalchemy import text
 
 from app.audit.service import verify_chain
 from app.db import database
-from tests.cases.conftest import (
-    assert_no_server_errors, case_count, case_row, events, reviewer, run_together,
-)
+from tests.cases.conftest import case_count, case_row, events, reviewer
+from tests.conftest import assert_no_server_errors, run_together
 
 
 @pytest.fixture

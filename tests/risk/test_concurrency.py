@@ -1,7 +1,8 @@
 """Concurrent scores against a real uvicorn: one transaction never gets two open cases."""
 
 from app.audit.service import verify_chain
-from tests.cases.conftest import assert_no_server_errors, case_count, case_row, events, review_status, run_together
+from tests.cases.conftest import case_count, case_row, events, review_status
+from tests.conftest import assert_no_server_errors, run_together
 from tests.conftest import tx_payload
 
 WORKERS = 20

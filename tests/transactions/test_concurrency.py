@@ -4,49 +4,23 @@ Each worker waits on a barrier so the requests leave together; nothing here meas
 """
 
 import random
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
-from tests.conftest import tx_payload
+from tests.conftest import assert_no_server_errors, run_together, tx_payload
 from tests.transactions.conftest import created_events_per_reference, audit_count, transaction_count
 
 WORKERS = 50
 
 
-def run_together(calls: list) -> list[httpx.Response]:
-    """Run every zero-argument call in its own thread, released at the same moment."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
-@pytest.fixture
-def http(live_server):
-    with httpx.Client(base_url=live_server, timeout=60, limits=httpx.Limits(max_connections=WORKERS * 2)) as client:
-        yield client
-
-
 @pytest.fixture
 def agent(users, live_server) -> dict[str, str]:
     return users.headers("agent")
-
-
-def assert_no_server_errors(responses: list[httpx.Response]) -> None:
-    errors = [(r.status_code, r.text) for r in responses if r.status_code >= 500]
-    assert errors == []
 
 
 def test_concurrent_identical_posts_create_exactly_one_row(http, agent, db):
