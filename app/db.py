@@ -6,13 +6,16 @@ with `audit.record` are written by a before_commit hook, so they are in the same
 transaction as the change they describe by construction.
 """
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from psycopg2 import extensions as pg_extensions
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
+from sqlalchemy.dialects import registry
 from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.sql import Executable
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -58,7 +61,142 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded_pg.start(settings.embedded_pg_dir)
 
 
+class _PgConnection(pg_extensions.connection):
+    """psycopg2's connection in autocommit mode; `owed` is SQL the server must get before the next statement."""
+
+    owed: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.autocommit = True
+
+
+_BEGIN = "BEGIN;"
+_OPEN = (pg_extensions.TRANSACTION_STATUS_INTRANS, pg_extensions.TRANSACTION_STATUS_INERROR)
+_CURSOR_IDS = itertools.count(1)
+
+
+def _raw(dbapi_connection: Any) -> _PgConnection:
+    return getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+
+
+def _take_owed(connection: _PgConnection) -> str:
+    owed, connection.owed = connection.owed, None
+    return owed or ""
+
+
+def _send_owed_alone(connection: _PgConnection) -> None:
+    owed = _take_owed(connection)
+    if owed:
+        with connection.cursor() as cursor:
+            cursor.execute(owed)
+
+
+class _ExecutionContext(pg_dialect.PGExecutionContext_psycopg2):
+    def create_server_side_cursor(self) -> Any:
+        # psycopg2 allows a named cursor on an autocommit connection only WITH HOLD; inside
+        # our transaction block it reads like any other, and it is closed before the COMMIT.
+        return self._dbapi_connection.cursor(f"c_{id(self):x}_{next(_CURSOR_IDS):x}", withhold=True)
+
+
+class PipelinedDialect(pg_dialect.PGDialect_psycopg2):
+    """psycopg2 without the BEGIN round trip, and with deferred statements.
+
+    psycopg2 sends BEGIN as a message of its own before a transaction's first statement.
+    Here the connection is in autocommit mode and BEGIN is *owed*: it goes in the same
+    message as the transaction's first statement, together with anything `defer` added
+    (the caller's token check). COMMIT sends what is still owed, so nothing deferred is
+    ever skipped; COMMIT and ROLLBACK cost no message when the server has no transaction
+    open (see execute_and_commit). A statement that fails makes the whole message fail.
+    """
+
+    execution_ctx_cls = _ExecutionContext
+    supports_statement_cache = True
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        _raw(dbapi_connection).owed = _BEGIN
+
+    def _with_owed(self, cursor: Any, statement: str) -> str:
+        connection = cursor.connection
+        if connection.owed is None:
+            return statement
+        if cursor.name is not None:  # DECLARE … CURSOR cannot carry other statements
+            _send_owed_alone(connection)
+            return statement
+        return _take_owed(connection) + statement
+
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        cursor.execute(self._with_owed(cursor, statement), parameters)
+
+    def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
+        cursor.execute(self._with_owed(cursor, statement))
+
+    def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        _send_owed_alone(cursor.connection)
+        super().do_executemany(cursor, statement, parameters, context)
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        connection = _raw(dbapi_connection)
+        owed = _take_owed(connection)
+        if owed not in ("", _BEGIN):
+            command = owed + "COMMIT"  # the deferred statements still run, and may still fail
+        elif not connection.closed and connection.info.transaction_status in _OPEN:
+            command = "COMMIT"
+        else:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(command)
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        connection = _raw(dbapi_connection)
+        connection.owed = None
+        if not connection.closed and connection.info.transaction_status in _OPEN:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
+
+
+registry.register("postgresql.riskdesk", __name__, "PipelinedDialect")
+
+
+def defer(session: Session, statement: str, parameters: tuple[Any, ...]) -> None:
+    """Run `statement` with the transaction's first statement, in the same message.
+
+    For checks that raise on failure and whose result is not needed: the statement is sent
+    no later than the next statement or the COMMIT. If the transaction has already begun on
+    the server, it runs now.
+    """
+    connection = _raw(session.connection().connection)
+    with connection.cursor() as cursor:
+        sql = cursor.mogrify(statement, parameters).decode()
+    if connection.owed is None or "%" in sql:  # `%` would be read as a placeholder later
+        session.connection().exec_driver_sql(sql.replace("%", "%%"))
+    else:
+        connection.owed += sql + ";"
+
+
+def send_deferred(session: Session) -> None:
+    """Send what `defer` queued now, on its own (when the unit of work ends without another statement)."""
+    if not session.in_transaction():
+        return
+    connection = _raw(session.connection().connection)
+    if connection.owed not in (None, _BEGIN):
+        session.connection().exec_driver_sql(_take_owed(connection).replace("%", "%%"))
+
+
+def execute_and_commit(session: Session, statement: bytes) -> None:
+    """Send `statement` and the transaction's COMMIT to the server as one message.
+
+    Raises psycopg2 errors as they come; after it returns the transaction is over, and the
+    session's own commit costs no further message.
+    """
+    connection = _raw(session.connection().connection)
+    owed = _take_owed(connection).encode()
+    with connection.cursor() as cursor:
+        cursor.execute(owed + statement + b";COMMIT")
+
+
 def build_engine(url: str, settings: Settings) -> Engine:
+    url = make_url(url).set(drivername="postgresql+riskdesk").render_as_string(hide_password=False)
     return create_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -66,6 +204,7 @@ def build_engine(url: str, settings: Settings) -> Engine:
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=1800,
         connect_args={
+            "connection_factory": _PgConnection,
             "connect_timeout": 3,
             "application_name": "riskdesk",
             # Generic plans apply only to PreparedStatement (psycopg2 prepares nothing else).

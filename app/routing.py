@@ -3,8 +3,8 @@
 FastAPI runs every sync dependency, the sync endpoint and the response validation in
 separate threadpool hops; under load each hop costs more CPU than the request's SQL. An
 ApiRoute runs a sync endpoint as one unit of work in one hop instead: check the caller's
-token against the users table, run the endpoint, commit (or roll back), close the
-session, and serialize the returned model once. JWT signature and role checks stay on the event loop (app/security/deps.py).
+token against the users table (sent with the first statement, app/security/deps.py), run
+the endpoint, commit (or roll back), close the session, and serialize the returned model once. JWT signature and role checks stay on the event loop (app/security/deps.py).
 """
 
 import functools
@@ -17,12 +17,14 @@ from typing import Annotated, Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.idempotency import service as idempotency
 
 from app.jsonbody import DecimalJSONRequest
-from app.security.deps import Principal, verify_principal
+from app.db import send_deferred
+from app.security.deps import Principal, rejection, verify_principal
 
 
 def _parameters_of_type(endpoint: Callable[..., Any], wanted: type) -> list[str]:
@@ -67,19 +69,32 @@ def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[...
         session: Session | None = kwargs[sessions[0]] if sessions else None
         idempotent = _IDEMPOTENT.get() if principals else None
         try:
-            for name in principals:
-                verify_principal(session, kwargs[name])
-            if idempotent is not None:
-                user_id = kwargs[principals[0]].user_id
-                replay = idempotency.begin(session, user_id, idempotent)
-                if replay is not None:
-                    return replay
-            result = endpoint(*args, **kwargs)
-            response = _as_response(result, status_code, kwargs[responses[0]] if responses else None)
-            if idempotent is not None:
-                idempotency.finish(session, user_id, idempotent, response)
+            try:
+                for name in principals:
+                    verify_principal(session, kwargs[name])
+                if idempotent is not None:
+                    user_id = kwargs[principals[0]].user_id
+                    replay = idempotency.begin(session, user_id, idempotent)
+                    if replay is not None:
+                        return replay
+                result = endpoint(*args, **kwargs)
+                response = _as_response(result, status_code, kwargs[responses[0]] if responses else None)
+                if idempotent is not None:
+                    idempotency.finish(session, user_id, idempotent, response)
+                if session is not None:
+                    session.commit()  # sends the principal check if nothing else did
+            except Exception as error:
+                if principals and not isinstance(error, DBAPIError):
+                    # Raised before any statement carried the check: a refused token is still a 401.
+                    send_deferred(session)
+                raise
+        except DBAPIError as error:
             if session is not None:
-                session.commit()
+                session.rollback()
+            refused = rejection(error)
+            if refused is not None:
+                raise refused from None
+            raise
         except BaseException:
             if session is not None:
                 session.rollback()  # here, in this thread, rather than in another hop later

@@ -302,8 +302,9 @@ def mint_tokens(analysts: list[tuple[int, str]]) -> list[str]:
     from app.security import tokens
 
     key = get_settings().signing_key
-    return [tokens.issue(user_id=user_id, role="analyst", token_version=0, key=key, ttl_seconds=3600)[0]
-            for user_id, _ in analysts]
+    return [tokens.issue(user_id=user_id, username=name, role="analyst", token_version=0, key=key,
+                         ttl_seconds=3600)[0]
+            for user_id, name in analysts]
 
 
 # --------------------------------------------------------------------------- claims

@@ -135,7 +135,7 @@ class UserFactory:
     @staticmethod
     def token_for(user) -> str:
         token, _ = tokens.issue(
-            user_id=user.id, role=user.role, token_version=user.token_version,
+            user_id=user.id, username=user.username, role=user.role, token_version=user.token_version,
             key=get_settings().signing_key, ttl_seconds=600,
         )
         return token

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.db import RequestContext
+from app.db import RequestContext, execute_and_commit
 
 PENDING_KEY = "audit_pending"
 SAVEPOINTS_KEY = "audit_savepoints"
@@ -94,29 +94,27 @@ def write_pending(session: Session) -> None:
     The chain trigger takes its lock at this INSERT and COMMIT releases it. Sent together,
     no client round trip (nor a wait for Python's GIL in a busy worker) happens while the
     lock is held, so writers serialize only for the server-side insert and WAL flush. The
-    commit SQLAlchemy issues afterwards finds no open transaction and is a no-op.
+    commit SQLAlchemy issues afterwards finds the transaction over and sends nothing (app/db.py).
     """
     session.info.pop(SAVEPOINTS_KEY, None)
     pending = session.info.pop(PENDING_KEY, None)
     if not pending:
         return
     session.flush()
-    cursor = session.connection().connection.cursor()
     try:
-        rows = b",".join(
-            cursor.mogrify(
-                _ROW_TEMPLATE,
-                tuple(_as_json(event[c]) if c in ("before", "after") else event[c] for c in _EVENT_COLUMNS),
+        with session.connection().connection.cursor() as cursor:
+            rows = b",".join(
+                cursor.mogrify(
+                    _ROW_TEMPLATE,
+                    tuple(_as_json(event[c]) if c in ("before", "after") else event[c] for c in _EVENT_COLUMNS),
+                )
+                for event in pending
             )
-            for event in pending
-        )
-        cursor.execute(_INSERT_PREFIX.encode() + rows + b"; COMMIT")
+        execute_and_commit(session, _INSERT_PREFIX.encode() + rows)
     except psycopg2.Error as exc:
         # A raw cursor bypasses SQLAlchemy's wrapping; wrap here so app/errors.py maps a lock
         # or statement timeout to 503 like any other database error.
         raise DBAPIError.instance("INSERT INTO audit_events …", None, exc, psycopg2.Error) from exc
-    finally:
-        cursor.close()
 
 
 def mark_savepoint(session: Session, savepoint: Any) -> None:

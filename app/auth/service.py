@@ -59,7 +59,7 @@ def login(*, session: Session, username: str, password: str, client_addr: str, s
 
     session.execute(delete(LoginFailure).where(LoginFailure.username == username))
     token, expires_in = tokens.issue(
-        user_id=user.id, role=user.role, token_version=user.token_version,
+        user_id=user.id, username=user.username, role=user.role, token_version=user.token_version,
         key=settings.signing_key, ttl_seconds=settings.access_token_minutes * 60,
     )
     audit.record(

@@ -11,26 +11,20 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.config import get_settings
 from app.errors import Forbidden, Unauthorized
 from app.security import tokens
-from app.security.models import RevokedToken
-from app.users.models import User
+from app.db import defer
 
 
-USER_STATE = select(User.username, User.role, User.is_active, User.token_version).where(
-    User.id == bindparam("user_id")
-)
-# Browser sessions can be ended by logout, so their check also asks whether the token id
-# was revoked; bearer tokens (no jti on the Principal) keep the one-table lookup above.
-SESSION_STATE = select(
-    User.username, User.role, User.is_active, User.token_version,
-    exists().where(RevokedToken.jti == bindparam("jti")).label("is_revoked"),
-).where(User.id == bindparam("user_id"))
+# Raises SQLSTATE RD401/RD402 unless the token's user is active with the token's role and
+# version (and, for a browser session, not logged out); see migrations/versions/0006.
+ASSERT_PRINCIPAL = "SELECT riskdesk_assert_principal(%s, %s, %s, %s, %s)"
+REJECTIONS = {"RD401": "Token is no longer valid", "RD402": "Session has ended"}
 
 
 @dataclass
@@ -42,6 +36,8 @@ class Principal:
     # Set for browser sessions only: the token's id and expiry (epoch seconds), for logout.
     jti: str | None = field(default=None)
     expires_at: int | None = field(default=None)
+    # The username the token names (signed, so trusted once the check has passed).
+    claimed_username: str | None = field(default=None)
 
     @property
     def actor(self) -> Actor:
@@ -68,26 +64,36 @@ def principal_from_token(token: str | None) -> Principal:
         claims = tokens.decode(token, key=get_settings().signing_key)
     except tokens.InvalidToken:
         raise Unauthorized("Invalid or expired token") from None
-    return Principal(user_id=claims.user_id, role=claims.role, token_version=claims.token_version)
+    return Principal(user_id=claims.user_id, role=claims.role, token_version=claims.token_version,
+                     claimed_username=claims.username)
 
 
 def verify_principal(session: Session, principal: Principal) -> Principal:
-    """Check the token's user is still active with the same role and token version
-    (and, for a browser session, that it was not logged out)."""
+    """Check the token's user is still active with the same role and token version (and, for a
+    browser session, that it was not logged out).
+
+    The check rides with the unit of work's first statement (app/db.py `defer`): a refused
+    token makes that statement fail with RD401/RD402, which `rejection` turns into a 401,
+    and nothing the request did is committed. The unit of work sends the check on its own
+    before answering if no statement was sent (app/routing.py). A token without a `name`
+    claim (issued by an older version) waits for the check, which returns the username.
+    """
     if principal.username is not None:
         return principal
-    if principal.jti is None:
-        row = session.connection().execute(USER_STATE, {"user_id": principal.user_id}).one_or_none()
+    arguments = (principal.user_id, principal.role, principal.token_version, principal.jti,
+                 principal.claimed_username)
+    if principal.claimed_username is None:
+        principal.username = session.connection().exec_driver_sql(ASSERT_PRINCIPAL, arguments).scalar_one()
     else:
-        row = session.connection().execute(
-            SESSION_STATE, {"user_id": principal.user_id, "jti": principal.jti}
-        ).one_or_none()
-        if row is not None and row.is_revoked:
-            raise Unauthorized("Session has ended")
-    if row is None or not row.is_active or row.role != principal.role or row.token_version != principal.token_version:
-        raise Unauthorized("Token is no longer valid")
-    principal.username = row.username
+        defer(session, ASSERT_PRINCIPAL, arguments)
+        principal.username = principal.claimed_username
     return principal
+
+
+def rejection(error: DBAPIError) -> Unauthorized | None:
+    """The 401 for a database error raised by the principal check, or None for any other error."""
+    message = REJECTIONS.get(getattr(error.orig, "pgcode", None) or "")
+    return Unauthorized(message) if message else None
 
 
 async def current_principal(request: Request) -> Principal:

@@ -46,7 +46,7 @@ def principal_from_session_token(token: str | None, settings: Settings) -> Princ
         return None
     return Principal(
         user_id=claims.user_id, role=claims.role, token_version=claims.token_version,
-        jti=claims.jti, expires_at=claims.expires_at,
+        jti=claims.jti, expires_at=claims.expires_at, claimed_username=claims.username,
     )
 
 

@@ -24,9 +24,12 @@ class TokenClaims:
     jti: str
     issued_at: int
     expires_at: int
+    username: str | None = None  # tokens issued before the `name` claim existed have none
 
 
-def issue(*, user_id: int, role: str, token_version: int, key: str, ttl_seconds: int) -> tuple[str, int]:
+def issue(
+    *, user_id: int, role: str, token_version: int, key: str, ttl_seconds: int, username: str | None = None
+) -> tuple[str, int]:
     """A signed token and its lifetime in seconds."""
     now = int(time.time())
     claims = {
@@ -37,6 +40,8 @@ def issue(*, user_id: int, role: str, token_version: int, key: str, ttl_seconds:
         "jti": uuid.uuid4().hex,
         "ver": token_version,
     }
+    if username is not None:
+        claims["name"] = username
     return jwt.encode(claims, key, algorithm=ALGORITHM), ttl_seconds
 
 
@@ -80,6 +85,7 @@ def _verified_claims(token: str, key: str) -> TokenClaims:
             jti=str(claims["jti"]),
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
+            username=str(claims["name"]) if "name" in claims else None,
         )
     except (TypeError, ValueError):
         raise InvalidToken("malformed claim") from None

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from jose import jwt
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 
 from app.config import get_settings
 from app.users.models import User
@@ -37,6 +37,7 @@ def claims_for(user, **overrides) -> dict:
         "exp": now + 600,
         "jti": uuid.uuid4().hex,
         "ver": user.token_version,
+        "name": user.username,
     }
     claims.update(overrides)
     return claims
@@ -209,3 +210,53 @@ def test_refused_token_never_reaches_the_handler(client, db, agent):
     assert_refused(response)
     follow_up = client.get("/transactions/forged-1", headers=bearer(sign(claims_for(agent))))
     assert follow_up.status_code == 404
+
+
+def test_refused_token_is_a_401_even_where_the_handler_would_fail_first(client, db, agent):
+    # A NUL in the reference is a 404 decided before any SQL; a dead token must still be a 401.
+    token = sign(claims_for(agent))
+    assert client.get("/transactions/bad%00ref", headers=bearer(token)).status_code == 404
+    db.execute(update(User).where(User.id == agent.id).values(is_active=False))
+    db.commit()
+    assert_refused(client.get("/transactions/bad%00ref", headers=bearer(token)))
+
+
+def test_write_with_a_token_of_a_disabled_user_stores_nothing(client, db, agent):
+    token = sign(claims_for(agent))
+    db.execute(update(User).where(User.id == agent.id).values(is_active=False))
+    db.commit()
+    body = {"account_id": "acct_1", "reference": "after-disable-1", "amount": "10.00", "currency": "USD"}
+    assert_refused(client.post(PROTECTED, headers=bearer(token), json=body))
+    batch = {"items": [{**body, "reference": "after-disable-2"}]}
+    assert_refused(client.post(f"{PROTECTED}/batch", headers=bearer(token), json=batch))
+    assert db.execute(text("SELECT count(*) FROM transactions")).scalar() == 0
+    assert db.execute(text("SELECT count(*) FROM audit_events WHERE action = 'transaction.created'")).scalar() == 0
+
+
+def test_token_naming_another_user_is_refused(client, users, agent):
+    other = users.create("agent")
+    assert_refused(client.get(PROTECTED, headers=bearer(sign(claims_for(agent, name=other.username)))))
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["with name claim", "older token without name claim"])
+def test_both_token_generations_act_under_the_users_own_name(client, db, agent, named):
+    claims = claims_for(agent)
+    if not named:
+        del claims["name"]
+    body = {"account_id": "acct_1", "reference": f"named-{named}", "amount": "10.00", "currency": "USD"}
+    assert client.post(PROTECTED, headers=bearer(sign(claims)), json=body).status_code == 200
+    actor = db.execute(
+        text("SELECT actor FROM audit_events WHERE action = 'transaction.created' AND entity_id = :ref"),
+        {"ref": body["reference"]},
+    ).scalar_one()
+    assert actor == agent.username
+
+
+def test_older_token_without_name_claim_of_a_disabled_user_is_refused(client, db, agent):
+    claims = claims_for(agent)
+    del claims["name"]
+    token = sign(claims)
+    assert client.get(PROTECTED, headers=bearer(token)).status_code == 200
+    db.execute(update(User).where(User.id == agent.id).values(is_active=False))
+    db.commit()
+    assert_refused(client.get(PROTECTED, headers=bearer(token)))

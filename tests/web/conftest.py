@@ -40,7 +40,7 @@ def submit_login(client, username: str, password: str = PASSWORD, **fields) -> h
 def session_token(user, *, ttl_seconds: int = 600) -> str:
     """A browser session token for a user, signed like the app's (ttl may be negative: expired)."""
     token, _ = tokens.issue(
-        user_id=user.id, role=user.role, token_version=user.token_version,
+        user_id=user.id, username=user.username, role=user.role, token_version=user.token_version,
         key=session_key(get_settings()), ttl_seconds=ttl_seconds,
     )
     return token
