@@ -96,22 +96,17 @@ def rejection(error: DBAPIError) -> Unauthorized | None:
     return Unauthorized(message) if message else None
 
 
-async def current_principal(request: Request) -> Principal:
-    return principal_from_token(bearer_token(request))
-
-
 class RequireRole:
     """Dependency: the caller must hold one of `roles` (401 without a valid token, 403 otherwise)."""
 
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
 
-    async def __call__(
-        self, request: Request, principal: Annotated[Principal, Depends(current_principal)]
-    ) -> Principal:
+    async def __call__(self, request: Request) -> Principal:
         endpoint = getattr(request.scope.get("route"), "endpoint", None)
         if not getattr(endpoint, "verifies_principals", False):
             raise RuntimeError("role checks are only for routes of class app.routing.ApiRoute")
+        principal = principal_from_token(bearer_token(request))
         if principal.role not in self.roles:
             raise Forbidden(f"This action needs one of the roles: {', '.join(sorted(self.roles))}")
         return principal
