@@ -1,7 +1,7 @@
 """The "floor": the least a FastAPI endpoint on our stack can do for the same request.
 
 Same stack as the real app — FastAPI, sync endpoints in the threadpool, SQLAlchemy 2
-engine on psycopg2 with the app's pool settings (read from app.config) — but no auth, no
+engine on psycopg2 built by the app's build_engine (pool settings, pipelined dialect) — but no auth, no
 audit, no middleware, no idempotency comparison: one statement per request in its own
 transaction. The benchmark compares the real endpoints against these.
 
