@@ -52,6 +52,23 @@ def _as_response(result: Any, status_code: int, sub_response: Response | None) -
     return response
 
 
+def _refused_token_or(error: BaseException, checked_session: Session | None) -> BaseException:
+    """What a failed unit of work raises: a 401 if the caller's token was refused, else `error`.
+
+    `checked_session` is the session of a unit of work with principals. If the error came
+    before any statement carried their check, the check is sent now: a refused token is a
+    401 before any other error.
+    """
+    if checked_session is not None and isinstance(error, Exception) and not isinstance(error, DBAPIError):
+        try:
+            send_deferred(checked_session)
+        except DBAPIError as check_error:
+            error = check_error
+    if isinstance(error, DBAPIError):
+        return rejection(error) or error
+    return error
+
+
 # The current request's Idempotency-Key, set on the event loop and read in the endpoint's thread.
 _IDEMPOTENT: ContextVar[idempotency.IdempotentRequest | None] = ContextVar("idempotent_request", default=None)
 
@@ -69,36 +86,27 @@ def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[...
         session: Session | None = kwargs[sessions[0]] if sessions else None
         idempotent = _IDEMPOTENT.get() if principals else None
         try:
-            try:
-                for name in principals:
-                    verify_principal(session, kwargs[name])
-                if idempotent is not None:
-                    user_id = kwargs[principals[0]].user_id
-                    replay = idempotency.begin(session, user_id, idempotent)
-                    if replay is not None:
-                        return replay
-                result = endpoint(*args, **kwargs)
-                response = _as_response(result, status_code, kwargs[responses[0]] if responses else None)
-                if idempotent is not None:
-                    idempotency.finish(session, user_id, idempotent, response)
-                if session is not None:
-                    session.commit()  # sends the principal check if nothing else did
-            except Exception as error:
-                if principals and not isinstance(error, DBAPIError):
-                    # Raised before any statement carried the check: a refused token is still a 401.
-                    send_deferred(session)
+            for name in principals:
+                verify_principal(session, kwargs[name])
+            if idempotent is not None:
+                user_id = kwargs[principals[0]].user_id
+                replay = idempotency.begin(session, user_id, idempotent)
+                if replay is not None:
+                    return replay
+            result = endpoint(*args, **kwargs)
+            response = _as_response(result, status_code, kwargs[responses[0]] if responses else None)
+            if idempotent is not None:
+                idempotency.finish(session, user_id, idempotent, response)
+            if session is not None:
+                session.commit()  # sends the principal check if nothing else did
+        except BaseException as error:
+            if session is None:
                 raise
-        except DBAPIError as error:
-            if session is not None:
-                session.rollback()
-            refused = rejection(error)
-            if refused is not None:
-                raise refused from None
-            raise
-        except BaseException:
-            if session is not None:
-                session.rollback()  # here, in this thread, rather than in another hop later
-            raise
+            answer = _refused_token_or(error, session if principals else None)
+            session.rollback()  # here, in this thread, rather than in another hop later
+            if answer is error:
+                raise
+            raise answer from None
         finally:
             if session is not None:
                 session.close()
