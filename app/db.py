@@ -16,7 +16,7 @@ from psycopg2 import extensions as pg_extensions
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
 from sqlalchemy.dialects import registry
-from sqlalchemy.engine import CursorResult, Engine, make_url
+from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 from sqlalchemy.sql import Executable
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -257,6 +257,79 @@ class Database:
 database = Database()
 
 
+class CoreSession:
+    """A unit of work on one SQLAlchemy Core connection: the Session API the hot endpoints use, without the ORM.
+
+    For endpoints whose statements are all Core (insert, select of columns) the ORM
+    Session's transaction bookkeeping costs more CPU than their SQL. This offers the part of
+    Session they and their helpers use — `info`, `execute`, `connection()`, `commit`,
+    `rollback`, `close` — and, like the Session hooks below, writes the queued audit events
+    as part of COMMIT and forgets them on ROLLBACK. No savepoints, no ORM objects.
+    """
+
+    def __init__(self, engine: Engine, context: RequestContext) -> None:
+        self.info: dict[str, Any] = {"context": context}
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+            self._connection.begin()  # owes BEGIN; it travels with the first statement
+        return self._connection
+
+    def execute(self, statement: Executable, parameters: Any = None) -> CursorResult:
+        return self.connection().execute(statement, parameters)
+
+    def scalar(self, statement: Executable, parameters: Any = None) -> Any:
+        return self.connection().scalar(statement, parameters)
+
+    def flush(self) -> None:
+        """Nothing to flush: every statement was sent when it was executed."""
+
+    def in_transaction(self) -> bool:
+        return self._connection is not None and self._connection.in_transaction()
+
+    def commit(self) -> None:
+        if self._connection is None:
+            return
+        from app.audit.service import write_pending
+
+        write_pending(self)
+        self._connection.commit()
+
+    def rollback(self) -> None:
+        from app.audit.service import discard_pending
+
+        discard_pending(self)
+        if self._connection is not None:
+            self._connection.rollback()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+async def get_core_session(request: Request) -> CoreSession:
+    """Like get_db_session, for endpoints that need no ORM (see CoreSession)."""
+    _refuse_outside_unit_of_work(request)
+    return CoreSession(database.engine, _request_context(request))
+
+
+def _refuse_outside_unit_of_work(request: Request) -> None:
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    if not getattr(endpoint, "verifies_principals", False):
+        raise RuntimeError("DbSession is only for routes of class app.routing.ApiRoute")
+
+
+def _request_context(request: Request) -> RequestContext:
+    return RequestContext(
+        request_id=request.scope.get("state", {}).get("request_id"),
+        client_addr=request.client.host if request.client else None,
+    )
+
+
 async def get_db_session(request: Request) -> Session:
     """The request's unit of work, for ApiRoute endpoints (app/routing.py).
 
@@ -264,17 +337,12 @@ async def get_db_session(request: Request) -> Session:
     closes the session; no dependency teardown is needed. Creating a Session does no I/O.
     A route of another class would never commit, so it is refused outright.
     """
-    endpoint = getattr(request.scope.get("route"), "endpoint", None)
-    if not getattr(endpoint, "verifies_principals", False):
-        raise RuntimeError("DbSession is only for routes of class app.routing.ApiRoute")
-    context = RequestContext(
-        request_id=request.scope.get("state", {}).get("request_id"),
-        client_addr=request.client.host if request.client else None,
-    )
-    return database.session(context)
+    _refuse_outside_unit_of_work(request)
+    return database.session(_request_context(request))
 
 
 DbSession = Annotated[Session, Depends(get_db_session)]
+CoreDb = Annotated[CoreSession, Depends(get_core_session)]
 
 _PARAMETER = re.compile(r"%\(([A-Za-z0-9_]+)\)s")
 

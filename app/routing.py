@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 from app.idempotency import service as idempotency
 
 from app.jsonbody import DecimalJSONRequest
-from app.db import send_deferred
+from app.db import CoreSession, send_deferred
 from app.security.deps import Principal, rejection, verify_principal
 
 
-def _parameters_of_type(endpoint: Callable[..., Any], wanted: type) -> list[str]:
+def _parameters_of_type(endpoint: Callable[..., Any], wanted: type | tuple[type, ...]) -> list[str]:
     hints = typing.get_type_hints(endpoint, include_extras=True)
     names = []
     for name, hint in hints.items():
@@ -75,7 +75,7 @@ _IDEMPOTENT: ContextVar[idempotency.IdempotentRequest | None] = ContextVar("idem
 
 def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[..., Any]:
     """Wrap a sync endpoint: verify principals, run it, commit, serialize — in one thread."""
-    sessions = _parameters_of_type(endpoint, Session)
+    sessions = _parameters_of_type(endpoint, (Session, CoreSession))
     principals = _parameters_of_type(endpoint, Principal)
     responses = _parameters_of_type(endpoint, Response)
     if principals and not sessions:

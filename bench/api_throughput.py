@@ -383,39 +383,44 @@ def py_spy_record(py_spy: str, pid: int, seconds: int, raw: Path, gil: bool) -> 
     return spy.returncode == 0
 
 
-def profile_worker(args, full_port: int, full_pid: int, token: str, out: Path) -> None:
-    """Load the full app's worker with one scenario while py-spy samples it."""
+def profile_worker(args, ports: dict[str, int], pids: dict[str, int], token: str, out: Path) -> None:
+    """Load one app's worker (--profile-app) with one scenario while py-spy samples it."""
     py_spy = find_py_spy()
     if not py_spy:
         return
-    what = args.profile_scenario
-    raw = out / f"profile_full_{what}.txt"
+    what, target = args.profile_scenario, args.profile_app
+    if target == "floor" and what == "batch":
+        log("--profile: the floor app has no batch endpoint; skipped")
+        return
+    port, pid = ports[target], pids[target]
+    prefix = "/floor/transactions" if target == "floor" else "/transactions"
+    raw = out / f"profile_{target}_{what}.txt"
     seconds = max(1, round(args.profile))
     tag = f"prof-{int(time.time())}"
     if what == "batch":
-        job = {"host": HOST, "port": full_port, "kind": "batch", "path": "/transactions/batch", "token": token,
+        job = {"host": HOST, "port": port, "kind": "batch", "path": "/transactions/batch", "token": token,
                "concurrency": args.batch_concurrency, "warmup": 0, "duration": 0, "warmup_requests": 0,
                "requests": seconds * 8 + 8, "batch_size": args.batch_size, "ref_prefix": tag}
     elif what == "get":
-        job = {"host": HOST, "port": full_port, "kind": "get", "path": "/transactions/", "token": token,
+        job = {"host": HOST, "port": port, "kind": "get", "path": prefix + "/", "token": token,
                "concurrency": args.concurrency, "warmup": 1, "duration": seconds + 2,
                "get_refs": [SEED_PREFIX, args.rows]}
     else:
-        job = {"host": HOST, "port": full_port, "kind": "post", "path": "/transactions", "token": token,
+        job = {"host": HOST, "port": port, "kind": "post", "path": prefix, "token": token,
                "concurrency": args.concurrency, "warmup": 1, "duration": seconds + 2, "ref_prefix": tag}
-    log(f"profiling the full app under {what} load for {seconds}s with py-spy → {raw}")
+    log(f"profiling the {target} app under {what} load for {seconds}s with py-spy → {raw}")
     loadgen = subprocess.Popen([str(PYTHON), str(BENCH / "loadgen.py"), json.dumps(job)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1.5)
-        if not py_spy_record(py_spy, full_pid, seconds, raw, args.profile_gil):
+        if not py_spy_record(py_spy, pid, seconds, raw, args.profile_gil):
             return
     finally:
         if loadgen.poll() is None:
             loadgen.kill()
         loadgen.wait()
     mode = "thread holding the GIL only" if args.profile_gil else "all threads py-spy considers active"
-    summarize_profile(raw, top=args.profile_top, title=f"full {what.upper()}, {mode}")
+    summarize_profile(raw, top=args.profile_top, title=f"{target} {what.upper()}, {mode}")
 
 
 def _frame_key(frame: str) -> str:
@@ -566,6 +571,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                    help="afterwards, profile the full app's worker with py-spy for SECONDS (needs the bench extra)")
     p.add_argument("--profile-scenario", choices=["post", "get", "batch"], default="post")
+    p.add_argument("--profile-app", choices=["full", "floor"], default="full", help="which app --profile samples")
     p.add_argument("--profile-top", type=int, default=15)
     p.add_argument("--profile-gil", action="store_true",
                    help="sample only the thread holding the GIL (what the single worker is busy with)")
@@ -653,7 +659,8 @@ def main(argv=None) -> int:
             args.json.write_text(json.dumps({"env": env_info, "scenarios": {s.name: s.result for s in scenarios},
                                              "batch": batch.result if batch else None}, indent=2))
         if args.profile > 0:
-            profile_worker(args, full_port, full_pid, token, out)
+            profile_worker(args, {"full": full_port, "floor": floor_port}, {"full": full_pid, "floor": floor_pid},
+                           token, out)
         print(f"\ntotal run time {time.monotonic() - started:.0f}s; targets {'met' if ok else 'NOT all met'}")
         return 0
     except KeyboardInterrupt:

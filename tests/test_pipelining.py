@@ -10,9 +10,19 @@ from psycopg2 import extensions
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from app.db import database, defer, send_deferred
+from app.audit import service as audit
+from app.db import CoreSession, RequestContext, database, defer, send_deferred
 from app.security.deps import ASSERT_PRINCIPAL, rejection
 from app.users.models import User
+
+
+@pytest.fixture(params=["session", "core"])
+def unit(request, database_url):
+    """A unit of work of either kind the endpoints use: an ORM Session or a CoreSession."""
+    work = database.session() if request.param == "session" else CoreSession(database.engine, RequestContext())
+    yield work
+    work.rollback()
+    work.close()
 
 
 def count_users(name: str) -> int:
@@ -29,73 +39,73 @@ def check_of(user, username: str | None = None) -> tuple:
     return user.id, user.role, user.token_version, None, username or user.username
 
 
-def test_a_rolled_back_transaction_leaves_nothing(users, db):
+def test_a_rolled_back_transaction_leaves_nothing(users, unit):
     users.create("analyst", "kept")
-    db.execute(update(User).where(User.username == "kept").values(username="renamed"))
-    db.rollback()
+    unit.execute(update(User).where(User.username == "kept").values(username="renamed"))
+    unit.rollback()
     assert count_users("kept") == 1 and count_users("renamed") == 0
 
 
-def test_statements_of_one_transaction_see_each_other_and_commit_together(users, db):
+def test_statements_of_one_transaction_see_each_other_and_commit_together(users, unit):
     user = users.create("analyst", "before")
-    db.execute(update(User).where(User.id == user.id).values(username="after"))
-    assert db.scalar(select(User.username).where(User.id == user.id)) == "after"
+    unit.execute(update(User).where(User.id == user.id).values(username="after"))
+    assert unit.scalar(select(User.username).where(User.id == user.id)) == "after"
     assert count_users("after") == 0  # not visible outside before COMMIT
-    db.commit()
+    unit.commit()
     assert count_users("after") == 1
 
 
-def test_a_deferred_check_that_fails_undoes_the_statement_it_travelled_with(users, db):
+def test_a_deferred_check_that_fails_undoes_the_statement_it_travelled_with(users, unit, db):
     user = users.create("agent", "gone")
     disable(db, user)
-    defer(db, ASSERT_PRINCIPAL, check_of(user))
+    defer(unit, ASSERT_PRINCIPAL, check_of(user))
     with pytest.raises(DBAPIError) as raised:
-        db.execute(update(User).where(User.id == user.id).values(username="hijacked"))
+        unit.execute(update(User).where(User.id == user.id).values(username="hijacked"))
     assert rejection(raised.value) is not None
-    db.rollback()
+    unit.rollback()
     assert count_users("hijacked") == 0 and count_users("gone") == 1
 
 
-def test_a_deferred_check_that_passes_lets_the_statement_through(users, db):
+def test_a_deferred_check_that_passes_lets_the_statement_through(users, unit):
     user = users.create("agent", "live")
-    defer(db, ASSERT_PRINCIPAL, check_of(user))
-    db.execute(update(User).where(User.id == user.id).values(username="live2"))
-    db.commit()
+    defer(unit, ASSERT_PRINCIPAL, check_of(user))
+    unit.execute(update(User).where(User.id == user.id).values(username="live2"))
+    unit.commit()
     assert count_users("live2") == 1
 
 
-def test_a_deferred_check_naming_another_user_fails(users, db):
+def test_a_deferred_check_naming_another_user_fails(users, unit):
     user = users.create("agent", "real-name")
-    defer(db, ASSERT_PRINCIPAL, check_of(user, username="someone-else"))
+    defer(unit, ASSERT_PRINCIPAL, check_of(user, username="someone-else"))
     with pytest.raises(DBAPIError) as raised:
-        db.execute(select(User.id))
+        unit.execute(select(User.id))
     assert str(rejection(raised.value).detail) == "Token is no longer valid"
 
 
-def test_commit_sends_a_deferred_check_even_when_nothing_else_was_sent(users, db):
+def test_commit_sends_a_deferred_check_even_when_nothing_else_was_sent(users, unit, db):
     user = users.create("agent", "idle")
     disable(db, user)
-    defer(db, ASSERT_PRINCIPAL, check_of(user))
+    defer(unit, ASSERT_PRINCIPAL, check_of(user))
     with pytest.raises(DBAPIError) as raised:
-        db.commit()
+        unit.commit()
     assert rejection(raised.value) is not None
 
 
-def test_send_deferred_runs_the_check_on_its_own(users, db):
+def test_send_deferred_runs_the_check_on_its_own(users, unit, db):
     user = users.create("agent", "alone")
     disable(db, user)
-    defer(db, ASSERT_PRINCIPAL, check_of(user))
+    defer(unit, ASSERT_PRINCIPAL, check_of(user))
     with pytest.raises(DBAPIError) as raised:
-        send_deferred(db)
+        send_deferred(unit)
     assert rejection(raised.value) is not None
 
 
-def test_a_check_deferred_after_the_transaction_began_runs_at_once(users, db):
+def test_a_check_deferred_after_the_transaction_began_runs_at_once(users, unit, db):
     user = users.create("agent", "late")
     disable(db, user)
-    db.execute(select(User.id))  # BEGIN has been sent
+    unit.execute(select(User.id))  # BEGIN has been sent
     with pytest.raises(DBAPIError) as raised:
-        defer(db, ASSERT_PRINCIPAL, check_of(user))
+        defer(unit, ASSERT_PRINCIPAL, check_of(user))
     assert rejection(raised.value) is not None
 
 
@@ -127,18 +137,42 @@ def test_a_streamed_result_reads_inside_its_transaction(users, db):
     db.commit()
 
 
-def test_percent_signs_in_statements_survive_the_begin_prefix(users, db):
+def test_percent_signs_in_statements_survive_the_begin_prefix(users, unit):
     users.create("analyst", "100%")
-    assert db.scalar(select(User.username).where(User.username.like("100%%"))) == "100%"
-    assert db.execute(text("SELECT '50%'")).scalar() == "50%"
-    assert db.execute(text("SELECT '50%' || :unit"), {"unit": " off"}).scalar() == "50% off"
-    db.rollback()
+    assert unit.scalar(select(User.username).where(User.username.like("100%%"))) == "100%"
+    assert unit.execute(text("SELECT '50%'")).scalar() == "50%"
+    assert unit.execute(text("SELECT '50%' || :unit"), {"unit": " off"}).scalar() == "50% off"
+    unit.rollback()
 
 
-def test_the_driver_is_left_in_autocommit_mode_and_the_server_in_a_real_transaction(db):
-    db.execute(select(User.id))
-    raw = db.connection().connection.dbapi_connection
+def test_the_driver_is_left_in_autocommit_mode_and_the_server_in_a_real_transaction(unit):
+    unit.execute(select(User.id))
+    raw = unit.connection().connection.dbapi_connection
     assert raw.autocommit is True
     assert raw.info.transaction_status == extensions.TRANSACTION_STATUS_INTRANS
-    db.commit()
+    unit.commit()
     assert raw.info.transaction_status == extensions.TRANSACTION_STATUS_IDLE
+
+
+def audit_events_for(entity_id: str) -> list[str]:
+    with database.session() as fresh:
+        return list(fresh.scalars(text("SELECT action FROM audit_events WHERE entity_id = :id ORDER BY id"),
+                                  {"id": entity_id}))
+
+
+def test_queued_audit_events_are_written_with_the_commit_of_either_kind_of_unit(users, unit):
+    user = users.create("analyst", "audited")
+    unit.execute(update(User).where(User.id == user.id).values(username="audited2"))
+    audit.record(unit, actor=audit.SYSTEM_ACTOR, action="user.renamed", entity_type="user", entity_id="audited2")
+    assert audit_events_for("audited2") == []  # queued, not yet sent
+    unit.commit()
+    assert audit_events_for("audited2") == ["user.renamed"] and count_users("audited2") == 1
+
+
+def test_a_rolled_back_unit_forgets_its_queued_audit_events(users, unit):
+    user = users.create("analyst", "forgotten")
+    unit.execute(update(User).where(User.id == user.id).values(username="forgotten2"))
+    audit.record(unit, actor=audit.SYSTEM_ACTOR, action="user.renamed", entity_type="user", entity_id="forgotten2")
+    unit.rollback()
+    unit.commit()  # a later commit of the same unit has nothing left to write
+    assert audit_events_for("forgotten2") == [] and count_users("forgotten2") == 0

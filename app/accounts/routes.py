@@ -2,7 +2,7 @@ from fastapi import APIRouter
 
 from app.accounts import service
 from app.accounts.schemas import AccountContext
-from app.db import DbSession
+from app.db import CoreDb
 from app.routing import ApiRoute
 from app.security.deps import AnyUser
 from app.transactions.routes import AUTH_ERRORS
@@ -22,5 +22,5 @@ router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ApiRoute)
     ),
     responses={**AUTH_ERRORS, 422: {"description": "account_id is not 1-64 printable characters"}},
 )
-def account_context(account_id: Identifier64, principal: AnyUser, session: DbSession):
+def account_context(account_id: Identifier64, principal: AnyUser, session: CoreDb):
     return service.get_context(session=session, account_id=account_id, principal=principal)

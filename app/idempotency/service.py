@@ -75,8 +75,8 @@ def begin(session: Session, user_id: int, request: IdempotentRequest) -> Respons
     if claimed is not None:
         return None
     stored = session.execute(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == request.key)
-    ).scalar_one()
+        select(IdempotencyKey.__table__).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == request.key)
+    ).one()
     if stored.request_hash != request.request_hash or stored.path != request.path:
         raise _invalid_key("was already used for a different request; use a new key for a new request")
     if stored.status_code is None:

@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
-from app.db import DbSession
+from app.db import CoreDb, DbSession
 from app.errors import Conflict, field_errors
 from app.routing import ApiRoute
 from app.security.deps import AnyUser, TransactionWriter
@@ -37,7 +37,7 @@ BAD_INPUT = {422: {"description": "Invalid input; each error names its field"},
         **BAD_INPUT,
     },
 )
-def create_transaction(data: TransactionCreate, response: Response, principal: TransactionWriter, session: DbSession):
+def create_transaction(data: TransactionCreate, response: Response, principal: TransactionWriter, session: CoreDb):
     outcome = service.create(session=session, actor=principal.actor, data=data)
     if not outcome.created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -50,7 +50,7 @@ def create_transaction(data: TransactionCreate, response: Response, principal: T
     summary="Create up to 1,000 transactions; per-item results in order",
     responses={**AUTH_ERRORS, **BAD_INPUT},
 )
-def create_batch(payload: BatchRequest, principal: TransactionWriter, session: DbSession):
+def create_batch(payload: BatchRequest, principal: TransactionWriter, session: CoreDb):
     results: list[BatchItemResult | None] = [None] * len(payload.items)
     valid: list[tuple[int, TransactionCreate]] = []
     for index, item in enumerate(payload.items):
@@ -125,7 +125,7 @@ def list_transactions(
     summary="Get one transaction with its latest risk score",
     responses={404: {"description": "Unknown reference"}, **AUTH_ERRORS},
 )
-def get_transaction(reference: str, principal: AnyUser, session: DbSession):
+def get_transaction(reference: str, principal: AnyUser, session: CoreDb):
     return service.to_out(service.read_by_reference(session=session, reference=reference))
 
 

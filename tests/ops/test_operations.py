@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
 from app.config import DEV_SECRET_KEY, ConfigError, Settings, check_production_safety
-from app.db import get_db_session
+from app.db import get_core_session
 from app.migrations import head_revision
 from app.transactions.models import Transaction
 from tests.conftest import ROOT, tx_payload
@@ -171,11 +171,11 @@ def test_an_unhandled_exception_is_a_500_json_without_a_traceback(app, client, a
     def broken_session():
         raise RuntimeError("secret-internal-detail in /srv/app/db.py line 42")
 
-    app.dependency_overrides[get_db_session] = broken_session
+    app.dependency_overrides[get_core_session] = broken_session
     try:
         response = client.get("/transactions/ref-1", headers={**agent_headers, "X-Request-ID": "boom-1"})
     finally:
-        app.dependency_overrides.pop(get_db_session)
+        app.dependency_overrides.pop(get_core_session)
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/json"
