@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
-from psycopg2.extras import Json
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -72,16 +71,19 @@ def record(
     )
 
 
-_EVENT_COLUMNS = (
-    "actor", "actor_id", "actor_role", "actor_type", "action", "entity_type", "entity_id",
-    "before", "after", "reason", "request_id", "client_addr",
+# The queued events go to the server as one JSON array, which it turns into rows in queue
+# order: one parameter to quote instead of a dozen per event.
+_EVENT_COLUMNS = {
+    "actor": "text", "actor_id": "bigint", "actor_role": "text", "actor_type": "text", "action": "text",
+    "entity_type": "text", "entity_id": "text", "before": "jsonb", "after": "jsonb", "reason": "text",
+    "request_id": "text", "client_addr": "text",
+}
+_NAMES = ", ".join(_EVENT_COLUMNS)
+_INSERT_EVENTS = (
+    f"INSERT INTO audit_events ({_NAMES}) SELECT {_NAMES} FROM ROWS FROM (json_to_recordset(%s) AS "
+    f"({', '.join(f'{name} {kind}' for name, kind in _EVENT_COLUMNS.items())})) WITH ORDINALITY AS e({_NAMES}, n) "
+    "ORDER BY n"
 )
-_ROW_TEMPLATE = "(" + ", ".join("%s::jsonb" if c in ("before", "after") else "%s" for c in _EVENT_COLUMNS) + ")"
-_INSERT_PREFIX = f"INSERT INTO audit_events ({', '.join(_EVENT_COLUMNS)}) VALUES "
-
-
-def _as_json(value: Any) -> Json | None:
-    return None if value is None else Json(value, dumps=_dumps)
 
 
 def _dumps(value: Any) -> str:
@@ -103,14 +105,8 @@ def write_pending(session: Session) -> None:
     session.flush()
     try:
         with session.connection().connection.cursor() as cursor:
-            rows = b",".join(
-                cursor.mogrify(
-                    _ROW_TEMPLATE,
-                    tuple(_as_json(event[c]) if c in ("before", "after") else event[c] for c in _EVENT_COLUMNS),
-                )
-                for event in pending
-            )
-        execute_and_commit(session, _INSERT_PREFIX.encode() + rows)
+            statement = cursor.mogrify(_INSERT_EVENTS, (_dumps(pending),))
+        execute_and_commit(session, statement)
     except psycopg2.Error as exc:
         # A raw cursor bypasses SQLAlchemy's wrapping; wrap here so app/errors.py maps a lock
         # or statement timeout to 503 like any other database error.

@@ -1,15 +1,14 @@
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
 from app.db import CoreDb, DbSession
 from app.errors import Conflict, field_errors
-from app.routing import ApiRoute
+from app.routing import ApiRoute, Shaped
 from app.security.deps import AnyUser, TransactionWriter
 from app.transactions import service
 from app.transactions.schemas import (
-    BatchItemResult,
     BatchRequest,
     BatchResponse,
     Identifier64,
@@ -51,40 +50,38 @@ def create_transaction(data: TransactionCreate, response: Response, principal: T
     responses={**AUTH_ERRORS, **BAD_INPUT},
 )
 def create_batch(payload: BatchRequest, principal: TransactionWriter, session: CoreDb):
-    results: list[BatchItemResult | None] = [None] * len(payload.items)
+    # Built as plain data in BatchResponse's shape (see Shaped): a model per item would cost
+    # more than inserting it.
+    results: list[dict[str, Any] | None] = [None] * len(payload.items)
     valid: list[tuple[int, TransactionCreate]] = []
     for index, item in enumerate(payload.items):
         try:
             valid.append((index, TransactionCreate.model_validate(item)))
         except ValidationError as exc:
             reference = item.get("reference") if isinstance(item, dict) else None
-            results[index] = BatchItemResult(
-                index=index,
-                reference=reference if isinstance(reference, str) else None,
-                status_code=422,
-                error={"detail": field_errors(exc.errors())},
-            )
+            results[index] = _batch_item(index, reference if isinstance(reference, str) else None, 422,
+                                         error={"detail": field_errors(exc.errors())})
     outcomes = service.create_many(session=session, actor=principal.actor, items=[data for _, data in valid])
     for (index, data), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, Conflict):
-            results[index] = BatchItemResult(
-                index=index, reference=data.reference, status_code=409, error={"detail": outcome.detail}
-            )
+            results[index] = _batch_item(index, data.reference, 409, error={"detail": outcome.detail})
         else:
-            results[index] = BatchItemResult(
-                index=index,
-                reference=data.reference,
-                status_code=200,
-                replayed=not outcome.created,
-                transaction=service.to_out(outcome.transaction),
-            )
+            results[index] = _batch_item(index, data.reference, 200, replayed=not outcome.created,
+                                         transaction=service.as_plain(outcome.transaction))
     items = [r for r in results if r is not None]
-    return BatchResponse(
-        items=items,
-        created=sum(1 for r in items if r.status_code == 200 and not r.replayed),
-        replayed=sum(1 for r in items if r.replayed),
-        failed=sum(1 for r in items if r.status_code != 200),
-    )
+    return Shaped({
+        "items": items,
+        "created": sum(1 for r in items if r["status_code"] == 200 and not r["replayed"]),
+        "replayed": sum(1 for r in items if r["replayed"]),
+        "failed": sum(1 for r in items if r["status_code"] != 200),
+    })
+
+
+def _batch_item(index: int, reference: str | None, status_code: int, *, replayed: bool = False,
+                transaction: dict[str, Any] | None = None, error: Any = None) -> dict[str, Any]:
+    """One BatchItemResult as plain data, its fields in the model's order."""
+    return {"index": index, "reference": reference, "status_code": status_code, "replayed": replayed,
+            "transaction": transaction, "error": error}
 
 
 @router.get(

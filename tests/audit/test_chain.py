@@ -254,6 +254,26 @@ def test_events_queued_inside_a_rolled_back_savepoint_are_not_written(db):
     assert db.scalars(select(AuditEvent.action)).all() == ["probe.kept"]
 
 
+def test_events_of_one_unit_are_written_in_queue_order_with_every_value_intact(db):
+    """One unit's events reach the server together; order and content must survive the trip."""
+    tricky = "quote ' backslash \\ percent %s 100% ünïcode 日本 emoji 🙂"
+    actor = Actor(name="importer", id=None, role="agent")
+    for n in range(50):
+        audit.record(db, actor=actor, action=f"probe.{n}", entity_type="probe", entity_id=n,
+                     before={"n": n, "text": tricky} if n % 2 else None,
+                     after={"nested": {"list": [1, "2", None, True]}, "amount": "10.50"}, reason=tricky)
+    db.commit()
+
+    rows = db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+    assert [row.action for row in rows] == [f"probe.{n}" for n in range(50)]
+    assert [row.entity_id for row in rows] == [str(n) for n in range(50)]
+    assert rows[1].before == {"n": 1, "text": tricky} and rows[0].before is None
+    assert rows[7].after == {"nested": {"list": [1, "2", None, True]}, "amount": "10.50"}
+    assert {row.reason for row in rows} == {tricky}
+    assert {(row.actor, row.actor_id, row.actor_role, row.actor_type) for row in rows} == {("importer", None, "agent", "agent")}
+    assert verify_chain(db).ok
+
+
 def test_concurrent_writers_produce_an_unbroken_chain_with_one_event_each(live_server, agent_headers, db):
     writers = 40
     references = [f"concurrent-{n}" for n in range(writers)]

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
+from app.transactions.schemas import BatchResponse
 from app.transactions.models import Transaction
 from tests.conftest import tx_payload
 from tests.transactions.conftest import created_events_per_reference, assert_rejected, audit_count, transaction_count
@@ -116,6 +117,16 @@ def test_mixed_batch_reports_each_item_by_its_own_rules(client, agent_headers, b
         "new-2": Decimal("500"),
     }
     assert created_events_per_reference(db) == dict.fromkeys(stored, 1)
+    # Built as plain data (app/routing.py Shaped): byte for byte what the declared model writes.
+    assert response.content == BatchResponse.model_validate_json(response.content).model_dump_json().encode()
+
+
+def test_a_batch_item_is_the_same_transaction_a_get_returns(client, agent_headers, batch):
+    item = tx_payload("same-shape", amount="12.5", currency="KWD", metadata={"ratio": 0.1, "big": 12345678901234567890})
+    created = batch([item]).json()["items"][0]["transaction"]
+    fetched = client.get("/transactions/same-shape", headers=agent_headers).json()
+    assert created == fetched
+    assert created["amount"] == "12.500" and created["metadata"] == {"ratio": 0.1, "big": 12345678901234567890}
 
 
 def test_replaying_a_whole_batch_creates_nothing_more(batch, db):
