@@ -351,10 +351,12 @@ class PreparedStatement:
     """A read PostgreSQL plans once per connection (PREPARE, then EXECUTE with a generic plan).
 
     For hot statements whose planning costs more than their execution (several joins and
-    subqueries, small result). Bound values named in `arguments` come with each call; every
-    other bound value (constants of the statement) is fixed at PREPARE time. A prepared
-    statement outlives a rolled-back transaction and dies with its connection, so the set of
-    prepared names lives in the DBAPI connection's info.
+    subqueries, small result). Bound values named in `arguments` come with each call as
+    EXECUTE parameters. Every other bound value is a constant of the statement and is
+    written into the PREPARE as a literal, so the generic plan knows it: `state IN
+    ('open', …)` can use a partial index with that predicate, and row estimates use the real
+    values. A prepared statement outlives a rolled-back transaction and dies with its
+    connection, so the set of prepared names lives in the DBAPI connection's info.
     """
 
     def __init__(self, name: str, statement: Executable, *arguments: str) -> None:
@@ -363,7 +365,13 @@ class PreparedStatement:
         expanded = compiled.construct_expanded_state(dict.fromkeys(arguments))  # their values come per call
         bind_of = {part: bind for bind, parts in expanded.parameter_expansion.items() for part in parts}
         order: list[str] = []
-        sql = _PARAMETER.sub(lambda m: f"${self._position(order, m.group(1))}", expanded.statement.replace("%%", "%"))
+
+        def placeholder(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return f"${self._position(order, name)}" if name in arguments else match.group(0)
+
+        # Constants stay `%(name)s` (and `%` stays `%%`): the driver quotes them in at PREPARE.
+        sql = _PARAMETER.sub(placeholder, expanded.statement)
         missing = set(arguments) - set(order)
         if missing:
             raise ValueError(f"{name}: no bound parameter {sorted(missing)}")
@@ -379,13 +387,13 @@ class PreparedStatement:
             order.append(name)
         return order.index(name) + 1
 
-    def execute(self, session: Session, **values: Any) -> CursorResult:
+    def execute(self, session: Session | CoreSession, **values: Any) -> CursorResult:
         connection = session.connection()
         prepared = connection.connection.info.setdefault("prepared_statements", set())
         if self.name not in prepared:
-            connection.exec_driver_sql(self._prepare.replace("%", "%%"))
+            connection.exec_driver_sql(self._prepare, self.constants)
             prepared.add(self.name)
-        return connection.exec_driver_sql(self._execute, {**self.constants, **values})
+        return connection.exec_driver_sql(self._execute, values)
 
 
 @event.listens_for(Session, "before_commit")

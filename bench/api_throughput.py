@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -328,16 +329,56 @@ class CpuMeter:
 @dataclass
 class Scenario:
     name: str
-    group: str  # "POST" | "GET" | "BATCH"
+    group: str  # "POST" | "GET" | "CONTEXT" | "BATCH"
     side: str  # "full" | "floor"
     job: dict
     server_pid: int
-    result: dict = field(default_factory=dict)
+    rounds: list[dict] = field(default_factory=list)  # one loadgen result per round
+
+    @property
+    def result(self) -> dict:
+        """The rounds together: counts summed, rates and latencies the median round's."""
+        rounds = self.rounds
+        merged = {key: statistics.median(r[key] for r in rounds)
+                  for key in ("throughput", "p50_ms", "p99_ms", "elapsed_s") if key in rounds[0]}
+        for key in ("requests", "errors", "ok", "items_created", "items_failed"):
+            if key in rounds[0]:
+                merged[key] = sum(r[key] for r in rounds)
+        merged["cpu"] = {key: statistics.median(r["cpu"][key] for r in rounds) for key in rounds[0]["cpu"]}
+        merged["cpu_ms_per_request"] = statistics.median(
+            10 * r["cpu"]["server"] / r["throughput"] if r["throughput"] else 0.0 for r in rounds)
+        merged["statuses"] = {}
+        for r in rounds:
+            for status, n in r.get("statuses", {}).items():
+                merged["statuses"][status] = merged["statuses"].get(status, 0) + n
+        merged["error_samples"] = [e for r in rounds for e in r.get("error_samples", [])][:5]
+        return merged
 
 
-def measure(scenario: Scenario, postmaster_pid: int, timeout: float) -> dict:
+def round_ratios(numerator: Scenario, denominator: Scenario) -> list[float]:
+    """Per round, numerator's req/s over denominator's: the two ran back to back in that round."""
+    return [a["throughput"] / b["throughput"] if b["throughput"] else 0.0
+            for a, b in zip(numerator.rounds, denominator.rounds)]
+
+
+def run_rounds(group: list[Scenario], rounds: int, postmaster_pid: int, timeout: float) -> None:
+    """Run the group's scenarios back to back, `rounds` times, rotating which goes first.
+
+    This VM's speed drifts by tens of percent over minutes. Measured side by side in short
+    alternating rounds, both sides of a ratio see the same drift, and the median round
+    ignores a round that a burst of background work spoiled.
+    """
+    for n in range(rounds):
+        for s in group[n % len(group):] + group[:n % len(group)]:
+            job = dict(s.job)
+            if "ref_prefix" in job:
+                job["ref_prefix"] = f"{job['ref_prefix']}-r{n}"  # every round creates new references
+            log(f"round {n + 1}/{rounds}: {s.name.strip()}")
+            s.rounds.append(measure(s, job, postmaster_pid, timeout))
+
+
+def measure(scenario: Scenario, job: dict, postmaster_pid: int, timeout: float) -> dict:
     meter = CpuMeter(scenario.server_pid, postmaster_pid)
-    job = scenario.job
     # For time-bounded runs the CPU window opens once the generator's warm-up is over (its
     # interpreter start-up, ~0.2 s, comes first, so the window opens ~0.1 s late at worst)
     # and closes when it exits. Batch runs are measured from start to end.
@@ -496,9 +537,10 @@ def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: di
           f"(fsync={env_info.get('fsync')}, synchronous_commit={env_info.get('synchronous_commit')}, "
           f"shared_buffers={env_info.get('shared_buffers')}), {env_info.get('rows')} rows seeded "
           f"in {env_info.get('seed_seconds', 0):.1f}s")
-    print(f"one uvicorn worker per app; concurrency {args.concurrency}, keep-alive, "
-          f"{args.warmup:g}s warm-up + {args.duration:g}s measured per scenario; "
+    print(f"one uvicorn worker per app; concurrency {args.concurrency}, keep-alive; {args.rounds} rounds, in each "
+          f"every scenario of a pair back to back ({args.warmup:g}s warm-up + {args.duration:g}s measured); "
           f"background load before the run {env_info.get('background_load_pct', 0):.0f}% of a core")
+    print("requests and errors are summed over the rounds; every other column is the median round's")
     print()
     headers = ["scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms", "srv ms/req", "srv cpu%",
                "pg cpu%", "gen cpu%", "other%"]
@@ -507,44 +549,52 @@ def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: di
     print(fmt_row(["-" * w for w in widths], widths))
     for s in scenarios:
         r, c = s.result, s.result["cpu"]
-        cpu_ms = 10 * c["server"] / r["throughput"] if r["throughput"] else 0.0
+        cpu_ms = r["cpu_ms_per_request"]
         print(fmt_row([s.name, r["requests"], r["errors"], f"{r['throughput']:.0f}", f"{r['p50_ms']:.1f}",
                        f"{r['p99_ms']:.1f}", f"{cpu_ms:.2f}", f"{c['server']:.0f}", f"{c['pg']:.0f}", f"{c['loadgen']:.0f}",
                        f"{c['other']:.0f}"], widths))
     print()
     ok = True
-    by = {(s.group, s.side): s.result for s in scenarios}
+    by = {(s.group, s.side): s for s in scenarios}
+
+    def rounds_text(values: list[float], fmt: str) -> str:
+        return ", ".join(format(v, fmt) for v in values)
+
     for group in ("POST", "GET"):
         full, floor = by.get((group, "full")), by.get((group, "floor"))
-        if not full or not floor or not floor["throughput"]:
+        if not full or not floor:
             continue
-        ratio = full["throughput"] / floor["throughput"]
+        ratios = round_ratios(full, floor)
+        ratio = statistics.median(ratios)
         verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
         ok &= ratio >= TARGET_RATIO
-        print(f"ratio full/floor {group:<4}: {ratio:6.1%}   ({full['throughput']:.0f} / {floor['throughput']:.0f} "
-              f"req/s; {verdict} target ≥ {TARGET_RATIO:.0%})")
+        print(f"ratio full/floor {group:<4}: {ratio:6.1%}   median of the rounds ({rounds_text(ratios, '.1%')}); "
+              f"{verdict} target ≥ {TARGET_RATIO:.0%}")
     plain, context = by.get(("GET", "full")), by.get(("CONTEXT", "full"))
-    if plain and context and plain["throughput"] and context["throughput"]:
-        cost = plain["throughput"] / context["throughput"]
+    if plain and context:
+        costs = round_ratios(plain, context)
+        cost = statistics.median(costs)
         verdict = "meets" if cost <= TARGET_CONTEXT_COST else "MISSES"
         ok &= cost <= TARGET_CONTEXT_COST
-        print(f"account context  : {cost:5.2f}× the cost of GET /transactions/{{ref}} ({context['throughput']:.0f} / "
-              f"{plain['throughput']:.0f} req/s; p50 {context['p50_ms']:.1f} vs {plain['p50_ms']:.1f} ms; "
-              f"{verdict} target ≤ {TARGET_CONTEXT_COST:g}×)")
+        print(f"account context  : {cost:5.2f}× the cost of GET /transactions/{{ref}}, median of the rounds "
+              f"({rounds_text(costs, '.2f')}); p50 {context.result['p50_ms']:.1f} vs {plain.result['p50_ms']:.1f} ms; "
+              f"{verdict} target ≤ {TARGET_CONTEXT_COST:g}×")
     if batch is not None:
-        r = batch.result
-        items = r["items_created"]
-        tps = items / r["elapsed_s"] if r["elapsed_s"] else 0.0
+        per_round = [r["items_created"] / r["elapsed_s"] if r["elapsed_s"] else 0.0 for r in batch.rounds]
+        tps = statistics.median(per_round)
         verdict = "meets" if tps >= TARGET_BATCH_TPS else "MISSES"
         ok &= tps >= TARGET_BATCH_TPS
+        r = batch.result
         c = r["cpu"]
-        item_us = 10 * c["server"] / tps * 1000 if tps else 0.0
-        print(f"batch ingest     : {tps:6.0f} transactions/s   ({verdict} target ≥ {TARGET_BATCH_TPS:,}/s)")
-        print(f"                   {r['ok']}/{r['requests']} requests × {args.batch_size} items, concurrency "
-              f"{args.batch_concurrency}, {r['elapsed_s']:.2f}s; {items} created, {r['items_failed']} failed items, "
+        item_us = statistics.median(10 * b["cpu"]["server"] / t * 1000 if t else 0.0
+                                    for b, t in zip(batch.rounds, per_round))
+        print(f"batch ingest     : {tps:6.0f} transactions/s, median of the rounds ({rounds_text(per_round, '.0f')}); "
+              f"{verdict} target ≥ {TARGET_BATCH_TPS:,}/s")
+        print(f"                   {r['ok']}/{r['requests']} requests × {args.batch_size} items over the rounds, "
+              f"concurrency {args.batch_concurrency}; {r['items_created']} created, {r['items_failed']} failed items, "
               f"{r['errors']} failed requests")
-        print(f"                   per request p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; server CPU "
-              f"{item_us:.0f} µs/item; srv cpu {c['server']:.0f}%, pg {c['pg']:.0f}%, other {c['other']:.0f}%")
+        print(f"                   median round: per request p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; "
+              f"server CPU {item_us:.0f} µs/item; srv cpu {c['server']:.0f}%, pg {c['pg']:.0f}%, other {c['other']:.0f}%")
     noisy = [s.name for s in [*scenarios, *([batch] if batch else [])] if s.result["cpu"]["other"] > 15]
     if noisy:
         print(f"NOTE: other processes used >15% of a core during: {', '.join(noisy)} — numbers may be noisy; rerun.")
@@ -559,8 +609,10 @@ def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: di
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=15, help="measured seconds per scenario (default 15)")
-    p.add_argument("--warmup", type=float, default=3, help="warm-up seconds before each scenario (default 3)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds per pair; the report gives the median round (default 3)")
+    p.add_argument("--duration", type=float, default=8, help="measured seconds per scenario and round (default 8)")
+    p.add_argument("--warmup", type=float, default=2, help="warm-up seconds before each measurement (default 2)")
     p.add_argument("--concurrency", type=int, default=16, help="connections for the single-request scenarios")
     p.add_argument("--rows", type=int, default=100_000, help="seed transactions (default 100000)")
     p.add_argument("--batch-requests", type=int, default=20, help="measured batch requests (0 skips batch)")
@@ -581,8 +633,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 1 <= args.batch_size <= 1000:
         p.error("--batch-size must be 1..1000")
-    if args.duration <= 0 or args.concurrency < 1:
-        p.error("--duration and --concurrency must be positive")
+    if args.duration <= 0 or args.concurrency < 1 or args.rounds < 1:
+        p.error("--duration, --concurrency and --rounds must be positive")
     return args
 
 
@@ -612,39 +664,35 @@ def main(argv=None) -> int:
 
         run_id = f"{int(time.time())}"
         common = {"host": HOST, "concurrency": args.concurrency, "warmup": args.warmup, "duration": args.duration}
-        scenarios: list[Scenario] = []
+        groups: list[list[Scenario]] = []  # each group's scenarios run round-robin, side by side
         if args.only in (None, "post"):
-            scenarios += [
+            groups.append([
                 Scenario("full  POST /transactions", "POST", "full",
                          {**common, "port": full_port, "kind": "post", "path": "/transactions", "token": token,
                           "ref_prefix": f"full-{run_id}"}, full_pid),
                 Scenario("floor POST /floor/transactions", "POST", "floor",
                          {**common, "port": floor_port, "kind": "post", "path": "/floor/transactions",
                           "ref_prefix": f"floor-{run_id}"}, floor_pid),
-            ]
-        if args.only in (None, "get"):
+            ])
+        if args.only in (None, "get", "context"):
+            # The plain GET is the floor's partner and the yardstick of the account context.
             refs = [SEED_PREFIX, args.rows]
-            scenarios += [
-                Scenario("full  GET /transactions/{ref}", "GET", "full",
-                         {**common, "port": full_port, "kind": "get", "path": "/transactions/", "token": token,
-                          "get_refs": refs, "seed": 7}, full_pid),
-                Scenario("floor GET /floor/transactions/{ref}", "GET", "floor",
-                         {**common, "port": floor_port, "kind": "get", "path": "/floor/transactions/",
-                          "get_refs": refs, "seed": 7}, floor_pid),
-            ]
-        if args.only in (None, "context"):
-            # Compared with the plain GET of the GET pair; with --only context that GET runs here.
-            if args.only == "context":
-                scenarios.append(Scenario("full  GET /transactions/{ref}", "GET", "full",
-                                          {**common, "port": full_port, "kind": "get", "path": "/transactions/",
-                                           "token": token, "get_refs": [SEED_PREFIX, args.rows], "seed": 7}, full_pid))
-            scenarios.append(Scenario("full  GET /accounts/{id}/context", "CONTEXT", "full",
+            group = [Scenario("full  GET /transactions/{ref}", "GET", "full",
+                              {**common, "port": full_port, "kind": "get", "path": "/transactions/", "token": token,
+                               "get_refs": refs, "seed": 7}, full_pid)]
+            if args.only != "context":
+                group.append(Scenario("floor GET /floor/transactions/{ref}", "GET", "floor",
+                                      {**common, "port": floor_port, "kind": "get", "path": "/floor/transactions/",
+                                       "get_refs": refs, "seed": 7}, floor_pid))
+            if args.only != "get":
+                group.append(Scenario("full  GET /accounts/{id}/context", "CONTEXT", "full",
                                       {**common, "port": full_port, "kind": "context", "path": "/accounts/",
                                        "token": token, "get_refs": ["acct_", 1000], "seed": 11}, full_pid))
+            groups.append(group)
         timeout = args.warmup + args.duration + 60
-        for s in scenarios:
-            log(f"running {s.name.strip()} ({args.warmup:g}s warm-up + {args.duration:g}s)")
-            s.result = measure(s, postmaster_pid, timeout)
+        for group in groups:
+            run_rounds(group, args.rounds, postmaster_pid, timeout)
+        scenarios = [s for group in groups for s in group]
         batch = None
         if args.batch_requests > 0 and args.only is None:
             batch = Scenario("full  POST /transactions/batch", "BATCH", "full",
@@ -652,12 +700,11 @@ def main(argv=None) -> int:
                               "token": token, "concurrency": args.batch_concurrency, "warmup": 0, "duration": 0,
                               "requests": args.batch_requests, "warmup_requests": args.batch_concurrency,
                               "batch_size": args.batch_size, "ref_prefix": f"batch-{run_id}"}, full_pid)
-            log(f"running batch ingest ({args.batch_requests} × {args.batch_size} items)")
-            batch.result = measure(batch, postmaster_pid, timeout=240)
+            run_rounds([batch], args.rounds, postmaster_pid, timeout=240)
         ok = report(scenarios, batch, args, env_info)
         if args.json:
-            args.json.write_text(json.dumps({"env": env_info, "scenarios": {s.name: s.result for s in scenarios},
-                                             "batch": batch.result if batch else None}, indent=2))
+            args.json.write_text(json.dumps({"env": env_info, "scenarios": {s.name: s.rounds for s in scenarios},
+                                             "batch": batch.rounds if batch else None}, indent=2))
         if args.profile > 0:
             profile_worker(args, {"full": full_port, "floor": floor_port}, {"full": full_pid, "floor": floor_pid},
                            token, out)

@@ -39,3 +39,16 @@ def test_each_connection_prepares_its_own(users, db):
 def test_an_argument_the_statement_does_not_bind_is_refused():
     with pytest.raises(ValueError, match="no bound parameter"):
         PreparedStatement("test_bad", select(User.id), "missing")
+
+
+def test_constants_with_quotes_and_percent_signs_are_written_in_exactly(users, db):
+    tricky = PreparedStatement(
+        "test_users_tricky",
+        select(User.username).where(User.username.in_(["o'brien 100%", "ünï"]), User.role == bindparam("role"))
+        .order_by(User.username),
+        "role",
+    )
+    for name in ("o'brien 100%", "ünï", "o'brien 100"):
+        users.create("analyst", name)
+    assert tricky.execute(db, role="analyst").scalars().all() == ["o'brien 100%", "ünï"]
+    assert tricky.execute(db, role="agent").scalars().all() == []

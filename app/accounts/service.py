@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, literal_column, select, true
+from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, func, literal_column, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -47,7 +47,11 @@ def _json_list(query, *order_by):
     return select(func.coalesce(agg, EMPTY)).scalar_subquery()
 
 
-_account_cases = cases.CASE_ROWS.where(cases.T.account_id == ACCOUNT)
+# Cases by the account's transaction ids: the plan probes the cases' transaction index for
+# each, where a join on account_id let the generic plan scan every undecided case instead.
+_account_tx_ids = cast(select(func.array_agg(T.id)).where(T.account_id == ACCOUNT).scalar_subquery(),
+                       ARRAY(BigInteger))  # an array value, not `= ANY (subquery)`
+_account_cases = cases.CASE_ROWS.where(cases.C.transaction_id == any_(_account_tx_ids))
 # Decisions: per transaction of the account (LATERAL, by the case's transaction index), so the
 # cost follows the account's size rather than the number of decided cases overall.
 _account_tx = select(T.id, T.reference).where(T.account_id == ACCOUNT).subquery("account_tx")

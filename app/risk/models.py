@@ -26,7 +26,8 @@ class RiskScore(Base):
 
     __table_args__ = (
         CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
-        Index("ix_risk_scores_transaction_id_id", "transaction_id", "id"),
+        Index("ix_risk_scores_transaction_id_id", "transaction_id", "id",
+              postgresql_include=["score", "is_flagged"]),  # account context score statistics
     )
 
 

@@ -36,7 +36,8 @@ class Transaction(Base):
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
         CheckConstraint("status IN ('pending', 'settled', 'failed')", name="status"),
         CheckConstraint("review_status IN ('clear', 'flagged', 'approved', 'rejected')", name="review_status"),
-        Index("ix_transactions_account_id_id", "account_id", "id"),
+        Index("ix_transactions_account_id_id", "account_id", "id",
+              postgresql_include=["currency", "status", "amount"]),  # account context totals
         Index("ix_transactions_status_id", "status", "id"),
         Index("ix_transactions_review_status_id", "review_status", "id"),
     )
