@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, func, literal_column, select, true
+from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -51,24 +51,28 @@ def _json_list(query, *order_by):
 # each, where a join on account_id let the generic plan scan every undecided case instead.
 _account_tx_ids = cast(select(func.array_agg(T.id)).where(T.account_id == ACCOUNT).scalar_subquery(),
                        ARRAY(BigInteger))  # an array value, not `= ANY (subquery)`
-_account_cases = cases.CASE_ROWS.where(cases.C.transaction_id == any_(_account_tx_ids))
-# Decisions: per transaction of the account (LATERAL, by the case's transaction index), so the
-# cost follows the account's size rather than the number of decided cases overall.
-_account_tx = select(T.id, T.reference).where(T.account_id == ACCOUNT).subquery("account_tx")
+# The top open cases are picked from the cases alone; only those few are then joined to
+# their transaction and users.
+_top_open_cases = (
+    select(cases.C.id).where(cases.C.transaction_id == any_(_account_tx_ids), cases.UNDECIDED)
+    .order_by(cases.C.risk.desc(), cases.C.id).limit(OPEN_CASES)
+)
+# Decisions likewise: the latest decided cases of the account's transactions, then only
+# those joined to their transaction and decider.
 _decided = (
-    select(cases.C.id, cases.C.decision, cases.C.reason_code, cases.C.note, cases.C.decided_by, cases.C.decided_at)
-    .where(cases.C.transaction_id == _account_tx.c.id, cases.C.decided_at.is_not(None))
-    .order_by(cases.C.decided_at.desc(), cases.C.id.desc()).limit(RECENT_DECISIONS)  # also keeps it a nested loop
-    .lateral("decided")
+    select(cases.C.id, cases.C.transaction_id, cases.C.decision, cases.C.reason_code, cases.C.note,
+           cases.C.decided_by, cases.C.decided_at)
+    .where(cases.C.transaction_id == any_(_account_tx_ids), cases.C.decided_at.is_not(None))
+    .order_by(cases.C.decided_at.desc(), cases.C.id.desc()).limit(RECENT_DECISIONS)
+    .subquery("decided")
 )
 _decider = User.__table__.c
 _decisions = (
-    select(_decided.c.id.label("case_id"), _account_tx.c.reference.label("transaction_reference"),
+    select(_decided.c.id.label("case_id"), T.reference.label("transaction_reference"),
            _decided.c.decision, _decided.c.reason_code, _decided.c.note,
            select(_decider.username).where(_decider.id == _decided.c.decided_by).scalar_subquery().label("decided_by"),
            _decided.c.decided_at)
-    .select_from(_account_tx).join(_decided, true())
-    .order_by(_decided.c.decided_at.desc(), _decided.c.id.desc()).limit(RECENT_DECISIONS)
+    .select_from(_decided).join(Transaction.__table__, T.id == _decided.c.transaction_id)
 )
 _scores = (
     select(R.id, R.score, R.is_flagged).join(Transaction.__table__, T.id == R.transaction_id)
@@ -85,7 +89,7 @@ CONTEXT = PreparedStatement("account_context", select(
         "currency", "status",
     ).label("totals"),
     _json_list(
-        _account_cases.where(cases.UNDECIDED).order_by(cases.C.risk.desc(), cases.C.id).limit(OPEN_CASES),
+        cases.CASE_ROWS.where(cases.C.id.in_(_top_open_cases)),
         lambda c: c.risk.desc(), "id",
     ).label("open_cases"),
     _json_list(_decisions, lambda c: c.decided_at.desc(), lambda c: c.case_id.desc()).label("decisions"),

@@ -101,3 +101,37 @@ def test_context_items_read_exactly_like_their_own_endpoints(client, users):
     assert context["recent_transactions"] == [client.get("/transactions/same-1", headers=agent).json()]
     assert context["open_cases"] == [client.get(f"/api/cases/{case_id}", headers=admin).json()["case"]]
     assert context["totals"] == [{"currency": "KWD", "status": "pending", "count": 1, "amount": "1.250"}]
+
+
+def test_open_cases_are_the_accounts_riskiest_twenty_in_order(client, users):
+    agent = users.headers("agent")
+    for n in range(25):
+        post_tx(client, agent, f"risky-{n:02d}")
+        score(client, agent, f"risky-{n:02d}", 70 + n)
+    other = tx_payload("elsewhere", account_id="acct_other")
+    assert client.post("/transactions", json=other, headers=agent).status_code == 200
+    score(client, agent, "elsewhere", 99)
+
+    cases = client.get("/accounts/acct_ctx/context", headers=agent).json()["open_cases"]
+    assert [c["transaction_reference"] for c in cases] == [f"risky-{n:02d}" for n in range(24, 4, -1)]
+    assert [c["risk"] for c in cases] == list(range(94, 74, -1))
+
+
+def test_recent_decisions_are_the_accounts_latest_ten(client, users):
+    agent, analyst = users.headers("agent"), users.headers("analyst", "alice")
+    decided = []
+    for n in range(12):
+        post_tx(client, agent, f"d-{n:02d}")
+        case_id = score(client, agent, f"d-{n:02d}", 80)["case_id"]
+        body = {"decision": "reject", "reason_code": "suspected_fraud", "note": f"note {n}"}
+        assert client.post(f"/api/cases/{case_id}/decision", json=body, headers=analyst).status_code == 200
+        decided.append(case_id)
+    client.post("/transactions", json=tx_payload("x-other", account_id="acct_other"), headers=agent)
+    other_case = score(client, agent, "x-other", 80)["case_id"]
+    body = {"decision": "reject", "reason_code": "suspected_fraud", "note": "other"}
+    assert client.post(f"/api/cases/{other_case}/decision", json=body, headers=analyst).status_code == 200
+
+    decisions = client.get("/accounts/acct_ctx/context", headers=agent).json()["recent_decisions"]
+    assert [d["case_id"] for d in decisions] == decided[::-1][:10]
+    assert [d["transaction_reference"] for d in decisions] == [f"d-{n:02d}" for n in range(11, 1, -1)]
+    assert {d["decided_by"] for d in decisions} == {"alice"}
