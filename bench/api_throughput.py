@@ -239,10 +239,11 @@ def wait_healthy(port: int, proc: subprocess.Popen, name: str, timeout: float = 
     raise RuntimeError(f"{name} did not become healthy within {timeout}s")
 
 
-def start_server(res: Resources, name: str, app_args: list[str], env: dict, out: Path) -> tuple[int, int]:
+def start_server(res: Resources, name: str, app_args: list[str], env: dict, out: Path,
+                 workers: int = 1) -> tuple[int, int]:
     port = free_port()
     args = [str(PYTHON), "-m", "uvicorn", *app_args, "--host", HOST, "--port", str(port),
-            "--workers", "1", "--log-level", "warning"]
+            "--workers", str(workers), "--log-level", "warning"]
     proc = res.spawn(name, args, env, out / f"{name}.log")
     wait_healthy(port, proc, name)
     return port, proc.pid
@@ -306,10 +307,16 @@ class CpuMeter:
         return times
 
     def snapshot(self) -> dict:
-        t = self.server.cpu_times()
+        user = system = 0.0
+        for proc in [self.server, *self.server.children(recursive=True)]:  # all workers with --workers N
+            try:
+                t = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            user, system = user + t.user, system + t.system
         total = psutil.cpu_times()
         busy = total.user + total.nice + total.system + total.irq + total.softirq + total.steal
-        return {"server": t.user + t.system, "server_sys": t.system, "pg": self._pg_times(), "busy": busy,
+        return {"server": user + system, "server_sys": system, "pg": self._pg_times(), "busy": busy,
                 "wall": time.monotonic()}
 
     @staticmethod
@@ -614,6 +621,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=8, help="measured seconds per scenario and round (default 8)")
     p.add_argument("--warmup", type=float, default=2, help="warm-up seconds before each measurement (default 2)")
     p.add_argument("--concurrency", type=int, default=16, help="connections for the single-request scenarios")
+    p.add_argument("--workers", type=int, default=1,
+                   help="uvicorn workers per app (default 1, as the issue's target); srv columns add them up")
     p.add_argument("--rows", type=int, default=100_000, help="seed transactions (default 100000)")
     p.add_argument("--batch-requests", type=int, default=20, help="measured batch requests (0 skips batch)")
     p.add_argument("--batch-size", type=int, default=1000, help="items per batch request (max 1000)")
@@ -657,8 +666,9 @@ def main(argv=None) -> int:
         env_info = seed(url, args.rows)
         env_info["background_load_pct"] = idle_load
         log(f"seeded in {env_info['seed_seconds']:.1f}s; starting servers")
-        full_port, full_pid = start_server(res, "full-app", ["app.main:app"], env, out)
-        floor_port, floor_pid = start_server(res, "floor-app", ["--app-dir", str(BENCH), "floor_app:app"], env, out)
+        full_port, full_pid = start_server(res, "full-app", ["app.main:app"], env, out, args.workers)
+        floor_port, floor_pid = start_server(res, "floor-app", ["--app-dir", str(BENCH), "floor_app:app"], env, out,
+                                             args.workers)
         token = get_token(full_port)
         smoke_check(full_port, floor_port, token)
 

@@ -40,7 +40,7 @@ def create_transaction(data: TransactionCreate, response: Response, principal: T
     outcome = service.create(session=session, actor=principal.actor, data=data)
     if not outcome.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return service.to_out(outcome.transaction)
+    return Shaped(service.as_plain(outcome.transaction))
 
 
 @router.post(
@@ -123,7 +123,7 @@ def list_transactions(
     responses={404: {"description": "Unknown reference"}, **AUTH_ERRORS},
 )
 def get_transaction(reference: str, principal: AnyUser, session: CoreDb):
-    return service.to_out(service.read_by_reference(session=session, reference=reference))
+    return Shaped(service.as_plain(service.read_by_reference(session=session, reference=reference)))
 
 
 @router.post(

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
+from app.transactions.schemas import TransactionOut
 from tests.conftest import tx_payload
 
 
@@ -71,3 +72,16 @@ def test_explicit_nulls_for_optional_fields_are_accepted(client, agent_headers):
     scored = client.post("/transactions/nulls-2/risk-scores", json={"score": 10, "model": "m", "model_version": None},
                          headers=agent_headers)
     assert scored.status_code == 201, scored.text
+
+
+def test_create_replay_and_get_answer_exactly_what_the_declared_model_writes(client, agent_headers, analyst_headers):
+    # Built as plain data (app/routing.py Shaped), not as a TransactionOut: the bytes must be the model's.
+    payload = tx_payload("shape-1", amount="1.2", currency="BHD", metadata={"ratio": 0.25, "tags": ["a", None]})
+    created = client.post("/transactions", json=payload, headers=agent_headers)
+    replayed = client.post("/transactions", json=payload, headers=agent_headers)
+    fetched = client.get("/transactions/shape-1", headers=analyst_headers)
+    for response in (created, replayed, fetched):
+        assert response.status_code == 200
+        assert response.content == TransactionOut.model_validate_json(response.content).model_dump_json().encode()
+    assert created.json() == replayed.json() == fetched.json()
+    assert created.json()["amount"] == "1.200" and fetched.json()["metadata"] == {"ratio": 0.25, "tags": ["a", None]}
