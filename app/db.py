@@ -1,9 +1,11 @@
 """Engine, session factory and the per-request unit of work.
 
-A request gets one Session; services only flush; the ApiRoute wrapper (app/routing.py)
-commits once, before the response is sent, or rolls back on any exception. Audit events queued
-with `audit.record` are written by a before_commit hook, so they are in the same
-transaction as the change they describe by construction.
+A request gets one unit of work: an ORM Session, or for the hot Core-only endpoints a
+CoreSession (below). Services only flush; the ApiRoute wrapper (app/routing.py) commits
+once, before the response is sent, or rolls back on any exception. Audit events queued
+with `audit.record` are written as part of the commit (a before_commit hook for Session,
+CoreSession.commit itself), so they are in the same transaction as the change they
+describe by construction.
 """
 
 import itertools
