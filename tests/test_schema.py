@@ -19,7 +19,10 @@ from tests.conftest import admin_execute
 
 # What the migration creates outside the tables, by hand (compare_metadata does not see it).
 AUDIT_TRIGGERS = {"audit_events_chain", "audit_events_no_update", "audit_events_no_truncate"}
-AUDIT_FUNCTIONS = {"audit_event_canonical", "audit_event_hash", "audit_events_chain", "audit_events_reject_change"}
+AUDIT_FUNCTIONS = {
+    "audit_event_canonical", "audit_event_hash", "audit_events_chain", "audit_events_reject_change",
+    "riskdesk_append_audit",
+}
 
 
 def libpq_url(url: str, database: str | None = None) -> str:

@@ -71,19 +71,10 @@ def record(
     )
 
 
-# The queued events go to the server as one JSON array, which it turns into rows in queue
-# order: one parameter to quote instead of a dozen per event.
-_EVENT_COLUMNS = {
-    "actor": "text", "actor_id": "bigint", "actor_role": "text", "actor_type": "text", "action": "text",
-    "entity_type": "text", "entity_id": "text", "before": "jsonb", "after": "jsonb", "reason": "text",
-    "request_id": "text", "client_addr": "text",
-}
-_NAMES = ", ".join(_EVENT_COLUMNS)
-_INSERT_EVENTS = (
-    f"INSERT INTO audit_events ({_NAMES}) SELECT {_NAMES} FROM ROWS FROM (json_to_recordset(%s) AS "
-    f"({', '.join(f'{name} {kind}' for name, kind in _EVENT_COLUMNS.items())})) WITH ORDINALITY AS e({_NAMES}, n) "
-    "ORDER BY n"
-)
+# The queued events go to the server as one JSON array, which riskdesk_append_audit
+# (migrations/versions/0008) inserts in queue order with a plan the session keeps: one
+# parameter to quote, nothing to plan per commit.
+_INSERT_EVENTS = "SELECT riskdesk_append_audit(%s)"
 
 
 def _dumps(value: Any) -> str:
