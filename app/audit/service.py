@@ -84,7 +84,7 @@ def _dumps(value: Any) -> str:
 def write_pending(session: Session) -> None:
     """Insert the queued events and COMMIT, in one message to the server.
 
-    The chain trigger takes its lock at this INSERT and COMMIT releases it. Sent together,
+    The chain trigger takes its lock at the insert and COMMIT releases it. Sent together,
     no client round trip (nor a wait for Python's GIL in a busy worker) happens while the
     lock is held, so writers serialize only for the server-side insert and WAL flush. The
     commit SQLAlchemy issues afterwards finds the transaction over and sends nothing (app/db.py).
