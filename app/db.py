@@ -322,7 +322,7 @@ async def get_core_session(request: Request) -> CoreSession:
 def _refuse_outside_unit_of_work(request: Request) -> None:
     endpoint = getattr(request.scope.get("route"), "endpoint", None)
     if not getattr(endpoint, "verifies_principals", False):
-        raise RuntimeError("DbSession is only for routes of class app.routing.ApiRoute")
+        raise RuntimeError("DbSession and CoreDb are only for routes of class app.routing.ApiRoute")
 
 
 def _request_context(request: Request) -> RequestContext:

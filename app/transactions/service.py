@@ -66,10 +66,10 @@ class CreateOutcome:
     created: bool
 
 
-def as_plain(tx: Transaction | Row, risk_score: int | None = None) -> dict[str, Any]:
+def as_plain(tx: Transaction | Row) -> dict[str, Any]:
     """The transaction as plain data in TransactionOut's shape and field order.
 
-    A row without a risk_score column (a fresh insert) has no score yet: `risk_score` is used.
+    A row without a risk_score column (a fresh insert) has no score yet.
     """
     return {
         "id": tx.id,
@@ -86,7 +86,7 @@ def as_plain(tx: Transaction | Row, risk_score: int | None = None) -> dict[str, 
         "settled_at": tx.settled_at,
         "created_at": tx.created_at,
         "updated_at": tx.updated_at,
-        "risk_score": tx.risk_score if "risk_score" in getattr(tx, "_fields", ()) else risk_score,
+        "risk_score": tx.risk_score if "risk_score" in getattr(tx, "_fields", ()) else None,
     }
 
 

@@ -30,10 +30,7 @@ EVENT_FIELDS = (
     "actor text, actor_id bigint, actor_role text, actor_type text, action text, entity_type text, "
     "entity_id text, before jsonb, after jsonb, reason text, request_id text, client_addr text"
 )
-EVENT_NAMES = (
-    "actor, actor_id, actor_role, actor_type, action, entity_type, entity_id, before, after, reason, "
-    "request_id, client_addr"
-)
+EVENT_NAMES = ", ".join(field.split()[0] for field in EVENT_FIELDS.split(", "))
 
 APPEND_SQL = f"""
 CREATE FUNCTION riskdesk_append_audit(events json) RETURNS void
@@ -48,9 +45,10 @@ END
 $$;
 """
 
-# Must stay byte for byte audit_event_hash(prev_hash, e) = sha256(prev_hash ||
-# audit_event_canonical(e)) from 0001.
-CHAIN_SQL = r"""
+# 0001's trigger body with the hash expression left open: 0001 calls audit_event_hash; 0008
+# writes the same expression out, which must stay byte for byte audit_event_hash(prev_hash, e)
+# = sha256(prev_hash || audit_event_canonical(e)).
+CHAIN_TEMPLATE = r"""
 CREATE OR REPLACE FUNCTION audit_events_chain() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -61,34 +59,19 @@ BEGIN
   NEW.id := nextval('audit_events_id_seq');
   NEW.occurred_at := clock_timestamp();
   NEW.prev_hash := coalesce(previous, repeat('0', 64));
-  NEW.hash := encode(sha256(convert_to(NEW.prev_hash || json_build_array(
+  NEW.hash := HASH_EXPRESSION;
+  RETURN NEW;
+END
+$$;
+"""
+INLINE_HASH = """encode(sha256(convert_to(NEW.prev_hash || json_build_array(
     NEW.id,
     to_char(NEW.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     NEW.actor, NEW.actor_id, NEW.actor_role, NEW.actor_type, NEW.action, NEW.entity_type, NEW.entity_id,
     NEW.before, NEW.after, NEW.reason, NEW.request_id, NEW.client_addr
-  )::text, 'UTF8')), 'hex');
-  RETURN NEW;
-END
-$$;
-"""
-
-# 0001's trigger body.
-PREVIOUS_CHAIN_SQL = r"""
-CREATE OR REPLACE FUNCTION audit_events_chain() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  previous text;
-BEGIN
-  PERFORM pg_advisory_xact_lock(7355608001);
-  SELECT hash INTO previous FROM audit_events ORDER BY id DESC LIMIT 1;
-  NEW.id := nextval('audit_events_id_seq');
-  NEW.occurred_at := clock_timestamp();
-  NEW.prev_hash := coalesce(previous, repeat('0', 64));
-  NEW.hash := audit_event_hash(NEW.prev_hash, NEW);
-  RETURN NEW;
-END
-$$;
-"""
+  )::text, 'UTF8')), 'hex')"""
+CHAIN_SQL = CHAIN_TEMPLATE.replace("HASH_EXPRESSION", INLINE_HASH)
+PREVIOUS_CHAIN_SQL = CHAIN_TEMPLATE.replace("HASH_EXPRESSION", "audit_event_hash(NEW.prev_hash, NEW)")
 
 
 def upgrade() -> None:
