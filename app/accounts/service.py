@@ -2,14 +2,15 @@
 
 PostgreSQL assembles each part as JSON (amounts as text, so no float ever holds money) and
 the whole context comes back in one round trip; Python only formats amounts and works out
-the caller's next actions. Each part reads an index by account or by transaction.
+the caller's next actions. Each part reads an index by account (recent transactions, totals,
+open cases, decisions, score statistics) or by transaction (the latest score of each recent one).
 """
 
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, func, literal_column, select
+from sqlalchemy import Text, bindparam, cast, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -47,22 +48,20 @@ def _json_list(query, *order_by):
     return select(func.coalesce(agg, EMPTY)).scalar_subquery()
 
 
-# Cases by the account's transaction ids: the plan probes the cases' transaction index for
-# each, where a join on account_id let the generic plan scan every undecided case instead.
-_account_tx_ids = cast(select(func.array_agg(T.id)).where(T.account_id == ACCOUNT).scalar_subquery(),
-                       ARRAY(BigInteger))  # an array value, not `= ANY (subquery)`
+# Cases and scores carry their transaction's account (migrations/versions/0009): each part
+# below is one range scan of an index by account, not a probe per transaction.
 # The top open cases are picked from the cases alone; only those few are then joined to
 # their transaction and users.
 _top_open_cases = (
-    select(cases.C.id).where(cases.C.transaction_id == any_(_account_tx_ids), cases.UNDECIDED)
+    select(cases.C.id).where(cases.C.account_id == ACCOUNT, cases.UNDECIDED)
     .order_by(cases.C.risk.desc(), cases.C.id).limit(OPEN_CASES)
 )
-# Decisions likewise: the latest decided cases of the account's transactions, then only
-# those joined to their transaction and decider.
+# Decisions likewise: the account's latest decided cases, then only those joined to their
+# transaction and decider.
 _decided = (
     select(cases.C.id, cases.C.transaction_id, cases.C.decision, cases.C.reason_code, cases.C.note,
            cases.C.decided_by, cases.C.decided_at)
-    .where(cases.C.transaction_id == any_(_account_tx_ids), cases.C.decided_at.is_not(None))
+    .where(cases.C.account_id == ACCOUNT, cases.C.decided_at.is_not(None))
     .order_by(cases.C.decided_at.desc(), cases.C.id.desc()).limit(RECENT_DECISIONS)
     .subquery("decided")
 )
@@ -74,10 +73,7 @@ _decisions = (
            _decided.c.decided_at)
     .select_from(_decided).join(Transaction.__table__, T.id == _decided.c.transaction_id)
 )
-_scores = (
-    select(R.id, R.score, R.is_flagged).join(Transaction.__table__, T.id == R.transaction_id)
-    .where(T.account_id == ACCOUNT).subquery()
-)
+_scores = select(R.id, R.score, R.is_flagged).where(R.account_id == ACCOUNT).subquery()
 CONTEXT = PreparedStatement("account_context", select(
     _json_list(
         select(*transactions.READ_COLUMNS).where(T.account_id == ACCOUNT).order_by(T.id.desc()).limit(RECENT_TRANSACTIONS),

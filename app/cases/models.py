@@ -2,7 +2,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Text,
+    BigInteger, Boolean, CheckConstraint, DateTime, FetchedValue, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Text,
     func, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,6 +33,9 @@ class ReviewCase(Base):
     kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default="risk")
     state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="open")
     transaction_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("transactions.id"))
+    # The transaction's account, copied by the database on insert (migrations/versions/0009);
+    # none for a case without a transaction.
+    account_id: Mapped[str | None] = mapped_column(String(64), server_default=FetchedValue())
     risk: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
     # Copied from the transaction (immutable there) so queue filters need no join.
     amount: Mapped[Decimal | None] = mapped_column(Numeric(19, 4))
@@ -83,5 +86,14 @@ class ReviewCase(Base):
         Index(
             "ix_review_cases_first_approved_by", "first_approved_by",
             postgresql_where=text("first_approved_by IS NOT NULL AND state IN ('open', 'in_review', 'escalated')"),
+        ),
+        # The account context: an account's top undecided cases, and its latest decisions.
+        Index(
+            "ix_review_cases_account_undecided", "account_id", text("risk DESC"), "id",
+            postgresql_where=text("state IN ('open', 'in_review', 'escalated')"),
+        ),
+        Index(
+            "ix_review_cases_account_decided", "account_id", text("decided_at DESC"), text("id DESC"),
+            postgresql_where=text("decided_at IS NOT NULL"),
         ),
     )

@@ -24,6 +24,7 @@ def test_context_summarises_transactions_cases_decisions_scores_and_policy(clien
     post_tx(client, agent, "c-2", amount="250.50")
     post_tx(client, agent, "c-3", amount="1000", currency="JPY")
     client.post("/transactions", json=tx_payload("elsewhere", account_id="acct_other"), headers=agent)
+    score(client, agent, "elsewhere", 95)  # another account's score and case stay out of this context
     score(client, agent, "c-1", 20)
     flagged = score(client, agent, "c-2", 90)
     decided = score(client, agent, "c-3", 75)
@@ -135,3 +136,27 @@ def test_recent_decisions_are_the_accounts_latest_ten(client, users):
     assert [d["case_id"] for d in decisions] == decided[::-1][:10]
     assert [d["transaction_reference"] for d in decisions] == [f"d-{n:02d}" for n in range(11, 1, -1)]
     assert {d["decided_by"] for d in decisions} == {"alice"}
+
+
+def test_scores_and_cases_carry_their_transactions_account_whoever_writes_them(client, users, db):
+    """The context finds scores and cases by account; the database copies it from the transaction."""
+    post_tx(client, users.headers("agent"), "c-raw")
+    scored = db.execute(text(
+        "INSERT INTO risk_scores (transaction_id, account_id, score, model, reasons, is_flagged)"
+        " SELECT id, 'acct_wrong', 40, 'bulk', '[]', false FROM transactions WHERE reference = 'c-raw'"
+        " RETURNING account_id")).scalar_one()
+    with_tx = db.execute(text(
+        "INSERT INTO review_cases (kind, transaction_id, risk, reason)"
+        " SELECT 'reconciliation', id, 50, 'amount_mismatch' FROM transactions WHERE reference = 'c-raw'"
+        " RETURNING id, account_id")).one()
+    without_tx = db.execute(text(
+        "INSERT INTO review_cases (kind, risk, reason) VALUES ('reconciliation', 50, 'missing_in_ledger')"
+        " RETURNING account_id")).scalar_one()
+    moved = db.execute(text("UPDATE review_cases SET account_id = 'acct_other' WHERE id = :id RETURNING account_id"),
+                       {"id": with_tx.id}).scalar_one()
+    db.commit()
+
+    assert (scored, with_tx.account_id, without_tx, moved) == ("acct_ctx", "acct_ctx", None, "acct_ctx")
+    context = client.get("/accounts/acct_ctx/context", headers=users.headers("agent")).json()
+    assert context["risk_scores"]["count"] == 1
+    assert [case["id"] for case in context["open_cases"]] == [with_tx.id]
