@@ -35,10 +35,19 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 15_000
     embedded_pg_dir: Path = PROJECT_ROOT / ".pgdata"
     log_level: str = "INFO"
+    # May webhooks go to loopback, private and reserved addresses? Unset: only outside
+    # production, where test and demo receivers run on 127.0.0.1 (app/webhooks/targets.py).
+    webhook_private_targets: bool | None = None
 
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def allows_private_webhook_targets(self) -> bool:
+        if self.webhook_private_targets is not None:
+            return self.webhook_private_targets
+        return not self.is_production
 
     @property
     def signing_key(self) -> str:

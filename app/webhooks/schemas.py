@@ -6,7 +6,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from app.config import get_settings
 from app.transactions.schemas import _clean_text
+from app.webhooks import targets
 
 EventType = Literal["transaction.settled", "transaction.failed", "case.opened", "case.decided"]
 
@@ -33,6 +35,9 @@ class EndpointCreate(BaseModel):
             raise ValueError("must be an http or https URL")
         if parts.username or parts.password:
             raise ValueError("must not contain credentials")
+        problem = targets.literal_host_problem(parts.hostname)
+        if problem and not get_settings().allows_private_webhook_targets:
+            raise ValueError(f"must not point at {problem}")
         return url
 
     @field_validator("event_types")

@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import text
 
+from app.config import get_settings
 from app.db import database
-from app.webhooks import signing
+from app.webhooks import signing, targets
 
 log = logging.getLogger("riskdesk.webhooks")
 
@@ -69,6 +70,8 @@ class WorkerConfig:
     backoff_base: float = 5.0  # first retry after ~5 s, then 10, 20, … (±50 % jitter)
     backoff_cap: float = 3600.0
     poll_interval: float = 1.0
+    # None: the setting WEBHOOK_PRIVATE_TARGETS (app/webhooks/targets.py).
+    allow_private_targets: bool | None = None
 
     @property
     def lease_seconds(self) -> float:
@@ -90,6 +93,8 @@ class Worker:
     def __init__(self, config: WorkerConfig | None = None, name: str | None = None) -> None:
         self.config = config or WorkerConfig()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        allow = self.config.allow_private_targets
+        self.allow_private_targets = get_settings().allows_private_webhook_targets if allow is None else allow
         self._stop = threading.Event()
         self.delivered = 0
         self.attempts = 0
@@ -138,7 +143,9 @@ class Worker:
         started = time.perf_counter()
         status_code, error = None, None
         try:
-            response = client.post(delivery.url, content=body, headers=headers)
+            target = targets.resolve(delivery.url, allow_private=self.allow_private_targets)
+            response = client.post(target.url, content=body, headers={**headers, **target.headers},
+                                   extensions=target.extensions)
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
@@ -146,6 +153,8 @@ class Worker:
             error = f"timed out after {self.config.timeout:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+        except targets.TargetError as exc:
+            error = str(exc)[:500]
         self.attempts += 1
         if error is None:
             status, retry_in = "delivered", 0.0

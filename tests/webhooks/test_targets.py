@@ -1,0 +1,102 @@
+"""Webhooks cannot be aimed at internal addresses (SSRF) unless private targets are allowed."""
+
+import pytest
+from sqlalchemy import text
+
+from app.config import get_settings
+from app.webhooks import targets
+from app.webhooks.worker import Worker, WorkerConfig
+from tests.webhooks.conftest import register, rows
+from tests.webhooks.test_worker import settle_many
+
+NOT_PUBLIC = ["localhost", "api.localhost", "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1",
+              "169.254.169.254", "100.64.1.1", "0.0.0.0", "255.255.255.255", "224.0.0.1",
+              "::1", "[::1]", "::ffff:127.0.0.1", "fd00::1", "fe80::1"]
+PUBLIC = ["8.8.8.8", "2606:4700::1111", "hooks.example.com"]
+
+
+def url_for(host: str) -> str:
+    bare_ipv6 = ":" in host and not host.startswith("[")
+    return f"http://[{host}]/hook" if bare_ipv6 else f"http://{host}/hook"
+
+
+@pytest.mark.parametrize("host", NOT_PUBLIC)
+def test_loopback_private_link_local_and_reserved_hosts_are_not_targets(host):
+    assert targets.literal_host_problem(host) is not None
+    with pytest.raises(targets.TargetError, match="^blocked: "):
+        targets.resolve(url_for(host), allow_private=False)
+
+
+def answer(address: str):
+    """A stand-in for DNS: every name resolves to `address`."""
+    def getaddrinfo(host, port, *args, **kwargs):
+        return [(None, None, None, "", (address, port))]
+    return getaddrinfo
+
+
+def test_a_name_resolving_to_an_internal_address_is_blocked(monkeypatch):
+    monkeypatch.setattr(targets.socket, "getaddrinfo", answer("10.0.0.5"))
+    with pytest.raises(targets.TargetError, match=r"^blocked: hooks.example.com resolves to .*\(10.0.0.5\)"):
+        targets.resolve("https://hooks.example.com/riskdesk", allow_private=False)
+
+
+def test_a_public_name_is_pinned_to_the_address_that_was_checked(monkeypatch):
+    monkeypatch.setattr(targets.socket, "getaddrinfo", answer("93.184.216.34"))
+    pinned = targets.resolve("https://hooks.example.com:8443/riskdesk?x=1", allow_private=False)
+    assert str(pinned.url) == "https://93.184.216.34:8443/riskdesk?x=1"
+    assert pinned.headers == {"Host": "hooks.example.com:8443"}
+    assert pinned.extensions == {"sni_hostname": "hooks.example.com"}  # TLS still verifies the name
+
+
+@pytest.mark.parametrize("host", PUBLIC)
+def test_public_addresses_and_names_may_be_registered(host):
+    assert targets.literal_host_problem(host) is None
+
+
+@pytest.fixture
+def private_targets_refused(monkeypatch):
+    monkeypatch.setenv("WEBHOOK_PRIVATE_TARGETS", "false")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:8080/hook",
+                                 "https://LOCALHOST/hook", "http://[::ffff:10.0.0.1]/hook"])
+def test_registering_an_internal_url_is_a_422_naming_url_and_stores_nothing(
+    client, admin_headers, db, private_targets_refused, url
+):
+    response = client.post("/api/webhooks/endpoints", json={"url": url, "event_types": ["case.opened"]},
+                           headers=admin_headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["field"] == "url" and "must not point at" in error["msg"]
+    assert rows(db, "SELECT id FROM webhook_endpoints") == []
+
+
+def test_a_public_url_is_accepted_when_private_targets_are_refused(client, admin_headers, private_targets_refused):
+    response = client.post("/api/webhooks/endpoints",
+                           json={"url": "https://hooks.example.com/riskdesk", "event_types": ["case.opened"]},
+                           headers=admin_headers)
+    assert response.status_code == 201, response.text
+
+
+def test_the_worker_refuses_an_internal_target_registered_while_allowed(client, admin_headers, desk, receiver, db):
+    port = receiver.url.split(":")[2].split("/")[0]
+    register(client, admin_headers, f"http://localhost:{port}/hook")
+    settle_many(desk, 1)
+    refusing = Worker(WorkerConfig(backoff_base=0.01, poll_interval=0.05, allow_private_targets=False))
+
+    assert refusing.run(once=True) == 0
+    assert receiver.requests == []
+    [attempt] = rows(db, "SELECT status_code, error FROM webhook_attempts")
+    assert attempt.status_code is None
+    assert attempt.error.startswith("blocked: localhost is a loopback name")
+
+    # Allowed, the same delivery goes to the checked address with the URL's own Host header.
+    db.execute(text("UPDATE webhook_deliveries SET next_attempt_at = now()"))
+    db.commit()
+    assert Worker(WorkerConfig(poll_interval=0.05, allow_private_targets=True)).run(once=True) == 1
+    [request] = receiver.requests
+    assert request.headers["host"] == f"localhost:{port}"
