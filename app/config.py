@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 5.0
     db_statement_timeout_ms: int = 15_000
+    # How long a statement waits for a row or table lock (the audit chain's included) before a 503.
+    db_lock_timeout_ms: int = Field(default=5_000, ge=1)
     embedded_pg_dir: Path = PROJECT_ROOT / ".pgdata"
     log_level: str = "INFO"
     # May webhooks go to loopback, private and reserved addresses? Unset: only outside

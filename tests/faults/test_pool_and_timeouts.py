@@ -3,7 +3,7 @@ never a hang — and the app serves again as soon as the pressure goes.
 
 The pressure is real: a separate connection holds `LOCK TABLE transactions IN ACCESS
 EXCLUSIVE MODE`, so the app's statements on that table wait until the statement timeout
-(57014 query_canceled) or the lock timeout (55P03 lock_not_available, 5 s in app/db.py)
+(57014 query_canceled) or the lock timeout (55P03 lock_not_available, DB_LOCK_TIMEOUT_MS)
 cancels them, and requests waiting meanwhile for one of the two pooled connections give up
 after DB_POOL_TIMEOUT_SECONDS (SQLAlchemy's pool TimeoutError). Time limits are hang guards.
 """
@@ -88,8 +88,8 @@ def test_statement_timeout_answers_503_then_recovers(database_url, start_app, ca
 
 def test_pool_exhaustion_and_lock_timeout_answer_503(database_url, start_app, capsys):
     headers = create_user(database_url, "agent", "pool-agent")
-    # Default statement timeout (15 s), so the 5 s lock_timeout is what cancels the waits.
-    app = start_app(database_url, **SMALL_POOL)
+    # Default statement timeout (15 s), so the 2 s lock timeout is what cancels the waits.
+    app = start_app(database_url, **SMALL_POOL, DB_LOCK_TIMEOUT_MS="2000")
 
     with httpx.Client(base_url=app.base_url, headers=headers, timeout=GUARD) as client, \
             ThreadPoolExecutor(max_workers=10) as pool:

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.audit.models import AuditEvent
 from app.config import DEV_SECRET_KEY, ConfigError, Settings, check_production_safety
-from app.db import get_core_session
+from app.db import build_engine, get_core_session
 from app.migrations import head_revision
 from app.transactions.models import Transaction
 from tests.conftest import ROOT, tx_payload
@@ -253,3 +253,13 @@ def test_app_with_a_weak_key_in_production_fails_to_start():
 def test_app_with_a_strong_key_in_production_starts():
     result = import_app_with(secrets.token_urlsafe(48))
     assert result.returncode == 0, result.stderr
+
+
+def test_every_connection_gets_the_configured_statement_and_lock_timeouts(database_url):
+    engine = build_engine(database_url, Settings(db_statement_timeout_ms=7000, db_lock_timeout_ms=1234))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "7s"
+            assert connection.execute(text("SHOW lock_timeout")).scalar_one() == "1234ms"
+    finally:
+        engine.dispose()
