@@ -755,7 +755,9 @@ def explain_app_queries(url: str, analyst: tuple[int, str], case_id: int) -> lis
         finally:
             session.rollback()
             session.close()
-        return [(sql, params) for sql, params in captured if sql.lstrip().upper().startswith("SELECT")]
+        # Reads, and the claim's `WITH picked AS (SELECT … FOR UPDATE SKIP LOCKED) UPDATE …` (its
+        # EXPLAIN ANALYZE runs it in a transaction rolled back below).
+        return [(sql, params) for sql, params in captured if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
 
     user_id, username = analyst
     actor = Actor(name=username, id=user_id, role="analyst")
@@ -763,7 +765,7 @@ def explain_app_queries(url: str, analyst: tuple[int, str], case_id: int) -> lis
     wanted = [
         ("claim-next: the case the analyst already holds",
          next(stmt for stmt in claim if "review_cases.assignee_id = %(" in stmt[0] and "SKIP" not in stmt[0])),
-        ("claim-next: the top free case, FOR UPDATE SKIP LOCKED",
+        ("claim-next: the top free case, FOR UPDATE SKIP LOCKED, claimed in the same UPDATE",
          next(stmt for stmt in claim if "SKIP LOCKED" in stmt[0])),
         ("queue first page (GET /api/cases?limit=50)",
          statements_of(lambda s: cases.list_page(session=s, filters=cases.QueueFilter(), limit=50))[0]),
