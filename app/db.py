@@ -210,8 +210,8 @@ def build_engine(url: str, settings: Settings) -> Engine:
             "connect_timeout": 3,
             "application_name": "riskdesk",
             # Generic plans apply only to PreparedStatement (psycopg2 prepares nothing else).
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c lock_timeout={settings.db_lock_timeout_ms}"
-                       " -c plan_cache_mode=force_generic_plan",
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}"
+                       f" -c lock_timeout={settings.db_lock_timeout_ms} -c plan_cache_mode=force_generic_plan",
         },
     )
 

@@ -40,10 +40,12 @@ def test_a_name_resolving_to_an_internal_address_is_blocked(monkeypatch):
         targets.resolve("https://hooks.example.com/riskdesk", allow_private=False)
 
 
-def test_a_public_name_is_pinned_to_the_address_that_was_checked(monkeypatch):
-    monkeypatch.setattr(targets.socket, "getaddrinfo", answer("93.184.216.34"))
+@pytest.mark.parametrize(("address", "netloc"), [("93.184.216.34", "93.184.216.34"),
+                                                 ("2606:4700::1111", "[2606:4700::1111]")])
+def test_a_public_name_is_pinned_to_the_address_that_was_checked(monkeypatch, address, netloc):
+    monkeypatch.setattr(targets.socket, "getaddrinfo", answer(address))
     pinned = targets.resolve("https://hooks.example.com:8443/riskdesk?x=1", allow_private=False)
-    assert str(pinned.url) == "https://93.184.216.34:8443/riskdesk?x=1"
+    assert str(pinned.url) == f"https://{netloc}:8443/riskdesk?x=1"
     assert pinned.headers == {"Host": "hooks.example.com:8443"}
     assert pinned.extensions == {"sni_hostname": "hooks.example.com"}  # TLS still verifies the name
 
