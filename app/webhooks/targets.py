@@ -31,16 +31,22 @@ def _is_public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def _literal_address(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
 def literal_host_problem(host: str) -> str | None:
     """What a URL host is if it may not be a target as written (localhost, a non-public IP), else None."""
-    name = host.strip("[]").rstrip(".").lower()
+    name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return "a loopback name"
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return None  # a DNS name: checked when delivering
-    return None if _is_public(address) else f"a private or reserved address ({address})"
+    address = _literal_address(name)
+    if address is None or _is_public(address):
+        return None  # a public address, or a DNS name: checked when delivering
+    return f"a private or reserved address ({address})"
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,8 @@ def resolve(url: str, *, allow_private: bool) -> Pinned:
     problem = literal_host_problem(host)
     if problem and not allow_private:
         raise TargetError(f"blocked: {host} is {problem}")
-    try:
-        ipaddress.ip_address(host)
+    if _literal_address(host) is not None:
         return Pinned(target, {}, {})  # already an address: nothing to resolve
-    except ValueError:
-        pass
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

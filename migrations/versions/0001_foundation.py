@@ -19,25 +19,15 @@ depends_on = None
 # audit events and inserts them as the last statement before COMMIT, so the lock is held
 # only for that insert and the commit: writers serialize on the chain for the shortest
 # time possible, and everything before it runs in parallel.
-AUDIT_SQL = r"""
-CREATE SEQUENCE audit_events_id_seq AS bigint;
-
-CREATE FUNCTION audit_event_canonical(e audit_events) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT json_build_array(
+# The canonical content of an event `e` (its hash is SHA-256 of the previous hash and this
+# text), and the chain trigger's function: migration 0008 rewrites the function from both.
+CANONICAL_ARRAY = """json_build_array(
     e.id,
     to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     e.actor, e.actor_id, e.actor_role, e.actor_type, e.action, e.entity_type, e.entity_id,
     e.before, e.after, e.reason, e.request_id, e.client_addr
-  )::text
-$$;
-
-CREATE FUNCTION audit_event_hash(prev_hash text, e audit_events) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT encode(sha256(convert_to(prev_hash || audit_event_canonical(e), 'UTF8')), 'hex')
-$$;
-
-CREATE FUNCTION audit_events_chain() RETURNS trigger
+  )"""
+CHAIN_FUNCTION = r"""CREATE FUNCTION audit_events_chain() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   previous text;
@@ -50,7 +40,21 @@ BEGIN
   NEW.hash := audit_event_hash(NEW.prev_hash, NEW);
   RETURN NEW;
 END
+$$;"""
+AUDIT_SQL = rf"""
+CREATE SEQUENCE audit_events_id_seq AS bigint;
+
+CREATE FUNCTION audit_event_canonical(e audit_events) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT {CANONICAL_ARRAY}::text
 $$;
+
+CREATE FUNCTION audit_event_hash(prev_hash text, e audit_events) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT encode(sha256(convert_to(prev_hash || audit_event_canonical(e), 'UTF8')), 'hex')
+$$;
+
+{CHAIN_FUNCTION}
 
 CREATE FUNCTION audit_events_reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -17,6 +17,10 @@ Revises: 0007
 Create Date: 2026-11-24
 """
 
+import importlib.util
+import re
+from pathlib import Path
+
 from alembic import op
 
 revision = "0008"
@@ -45,33 +49,27 @@ END
 $$;
 """
 
-# 0001's trigger body with the hash expression left open: 0001 calls audit_event_hash; 0008
-# writes the same expression out, which must stay byte for byte audit_event_hash(prev_hash, e)
-# = sha256(prev_hash || audit_event_canonical(e)).
-CHAIN_TEMPLATE = r"""
-CREATE OR REPLACE FUNCTION audit_events_chain() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  previous text;
-BEGIN
-  PERFORM pg_advisory_xact_lock(7355608001);
-  SELECT hash INTO previous FROM audit_events ORDER BY id DESC LIMIT 1;
-  NEW.id := nextval('audit_events_id_seq');
-  NEW.occurred_at := clock_timestamp();
-  NEW.prev_hash := coalesce(previous, repeat('0', 64));
-  NEW.hash := HASH_EXPRESSION;
-  RETURN NEW;
-END
-$$;
-"""
-INLINE_HASH = """encode(sha256(convert_to(NEW.prev_hash || json_build_array(
-    NEW.id,
-    to_char(NEW.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    NEW.actor, NEW.actor_id, NEW.actor_role, NEW.actor_type, NEW.action, NEW.entity_type, NEW.entity_id,
-    NEW.before, NEW.after, NEW.reason, NEW.request_id, NEW.client_addr
-  )::text, 'UTF8')), 'hex')"""
-CHAIN_SQL = CHAIN_TEMPLATE.replace("HASH_EXPRESSION", INLINE_HASH)
-PREVIOUS_CHAIN_SQL = CHAIN_TEMPLATE.replace("HASH_EXPRESSION", "audit_event_hash(NEW.prev_hash, NEW)")
+
+def _foundation():
+    """Migration 0001, whose chain function and canonical content this one rewrites."""
+    path = Path(__file__).with_name("0001_foundation.py")
+    spec = importlib.util.spec_from_file_location("riskdesk_migration_0001", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+foundation = _foundation()
+# 0001's function as it was (the downgrade), and the same with the hash written out:
+# byte for byte audit_event_hash(prev_hash, e) = sha256(prev_hash || audit_event_canonical(e)),
+# the canonical content taken from 0001 with NEW for e.
+PREVIOUS_CHAIN_SQL = foundation.CHAIN_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+INLINE_HASH = (
+    "encode(sha256(convert_to(NEW.prev_hash || "
+    + re.sub(r"\be\.", "NEW.", foundation.CANONICAL_ARRAY)
+    + "::text, 'UTF8')), 'hex')"
+)
+CHAIN_SQL = PREVIOUS_CHAIN_SQL.replace("audit_event_hash(NEW.prev_hash, NEW)", INLINE_HASH)
 
 
 def upgrade() -> None:
