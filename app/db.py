@@ -19,6 +19,7 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql import Executable
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -197,9 +198,20 @@ def execute_and_commit(session: Session, statement: bytes) -> None:
         cursor.execute(owed + statement + b";COMMIT")
 
 
+def _refuse_closed(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """Pool checkout: a connection psycopg2 already knows is closed is replaced, not handed out.
+
+    A failure seen by a raw cursor (the audit write, a deferred check) closes the psycopg2
+    connection without SQLAlchemy noticing; this keeps such a connection from going round
+    the pool. No I/O: `closed` is psycopg2's own flag.
+    """
+    if _raw(dbapi_connection).closed:
+        raise DisconnectionError("connection closed")
+
+
 def build_engine(url: str, settings: Settings) -> Engine:
     url = make_url(url).set(drivername="postgresql+riskdesk").render_as_string(hide_password=False)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -214,6 +226,8 @@ def build_engine(url: str, settings: Settings) -> Engine:
                        f" -c lock_timeout={settings.db_lock_timeout_ms} -c plan_cache_mode=force_generic_plan",
         },
     )
+    event.listen(engine, "checkout", _refuse_closed)
+    return engine
 
 
 class Database:

@@ -60,7 +60,7 @@ def seed_if_empty(session: Session) -> bool:
             counterparty=rng.choice(MERCHANTS), description=f"Demo payment {n}",
             metadata={"channel": rng.choice(["card", "sepa", "wire", "ach"])},
         ))
-    transactions.create_many(session=session, actor=actor, items=items)
+    transactions.create_many(session=session, items=[transactions.NewTransaction(item, actor) for item in items])
     flagged = set()
     for item in items:
         score = rng.randint(*rng.choice(SCORE_BANDS))

@@ -65,7 +65,7 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return shaped
 
 
-def _is_unavailable(exc: DBAPIError) -> bool:
+def is_unavailable(exc: DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
     pgcode = getattr(exc.orig, "pgcode", None)
@@ -95,7 +95,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if _is_unavailable(exc):
+        if is_unavailable(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return _unavailable()
         log.exception("database error")

@@ -93,11 +93,25 @@ def _refused_token_or(error: BaseException, checked_session: Session | None) -> 
 _IDEMPOTENT: ContextVar[idempotency.IdempotentRequest | None] = ContextVar("idempotent_request", default=None)
 
 
+def group_commit(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint that commits its write in a group transaction (app/transactions/group.py).
+
+    The group checks each member's token in its own transaction, so the unit of work does
+    not check it up front: the endpoint gets an unverified principal (`username` None) and
+    must hand it to the group. An Idempotency-Key ties the request to its own transaction
+    (the key, the write and the stored answer commit together); then the unit of work checks
+    the token as usual and the principal arrives verified.
+    """
+    endpoint.checks_principal_in_group = True  # type: ignore[attr-defined]
+    return endpoint
+
+
 def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[..., Any]:
     """Wrap a sync endpoint: verify principals, run it, commit, serialize — in one thread."""
     sessions = _parameters_of_type(endpoint, (Session, CoreSession))
     principals = _parameters_of_type(endpoint, Principal)
     responses = _parameters_of_type(endpoint, Response)
+    checks_in_group = getattr(endpoint, "checks_principal_in_group", False)
     if principals and not sessions:
         raise TypeError(f"{endpoint.__name__} takes a Principal, so it must also take a DbSession")
 
@@ -106,8 +120,9 @@ def unit_of_work(endpoint: Callable[..., Any], status_code: int) -> Callable[...
         session: Session | None = kwargs[sessions[0]] if sessions else None
         idempotent = _IDEMPOTENT.get() if principals else None
         try:
-            for name in principals:
-                verify_principal(session, kwargs[name])
+            if idempotent is not None or not checks_in_group:
+                for name in principals:
+                    verify_principal(session, kwargs[name])
             if idempotent is not None:
                 user_id = kwargs[principals[0]].user_id
                 replay = idempotency.begin(session, user_id, idempotent)

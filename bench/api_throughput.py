@@ -267,6 +267,17 @@ def get_token(port: int) -> str:
     return json.loads(body)["access_token"]
 
 
+def group_commit_totals(port: int) -> tuple[float, float]:
+    """(creates, database transactions) of POST /transactions so far, from the worker's /metrics."""
+    _, body = http("GET", f"http://{HOST}:{port}/metrics")
+    totals = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("riskdesk_transaction_group_size_sum", "riskdesk_transaction_group_size_count"):
+            totals[name.rsplit("_", 1)[1]] = float(value)
+    return totals.get("sum", 0.0), totals.get("count", 0.0)
+
+
 def smoke_check(full_port: int, floor_port: int, token: str) -> None:
     """One request per endpoint, so a broken setup fails loudly instead of as 100 % errors."""
     auth = {"Authorization": f"Bearer {token}"}
@@ -577,6 +588,10 @@ def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: di
         ok &= ratio >= TARGET_RATIO
         print(f"ratio full/floor {group:<4}: {ratio:6.1%}   median of the rounds ({rounds_text(ratios, '.1%')}); "
               f"{verdict} target ≥ {TARGET_RATIO:.0%}")
+    creates, commits = env_info.get("post_groups", (0, 0))
+    if commits:
+        print(f"group commit     : POST /transactions made {creates:.0f} transactions in {commits:.0f} database "
+              f"transactions over the run, {creates / commits:.1f} per commit (app/transactions/group.py)")
     plain, context = by.get(("GET", "full")), by.get(("CONTEXT", "full"))
     if plain and context:
         costs = round_ratios(plain, context)
@@ -702,6 +717,7 @@ def main(argv=None) -> int:
         timeout = args.warmup + args.duration + 60
         for group in groups:
             run_rounds(group, args.rounds, postmaster_pid, timeout)
+        env_info["post_groups"] = group_commit_totals(full_port)
         scenarios = [s for group in groups for s in group]
         batch = None
         if args.batch_requests > 0 and args.only is None:

@@ -50,9 +50,13 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     reason: str | None = None,
+    context: RequestContext | None = None,
 ) -> None:
-    """Queue an audit event; it is written in the same transaction, just before commit."""
-    context: RequestContext = session.info.get("context") or RequestContext()
+    """Queue an audit event; it is written in the same transaction, just before commit.
+
+    `context` is the request the event comes from; by default the unit of work's.
+    """
+    context = context or session.info.get("context") or RequestContext()
     session.info.setdefault(PENDING_KEY, []).append(
         {
             "actor": actor.name,

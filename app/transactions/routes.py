@@ -5,9 +5,10 @@ from pydantic import ValidationError
 
 from app.db import CoreDb, DbSession
 from app.errors import Conflict, field_errors
-from app.routing import ApiRoute, Shaped
+from app.routing import ApiRoute, Shaped, group_commit
 from app.security.deps import AnyUser, TransactionWriter
 from app.transactions import service
+from app.transactions.group import groups
 from app.transactions.schemas import (
     BatchRequest,
     BatchResponse,
@@ -36,8 +37,12 @@ BAD_INPUT = {422: {"description": "Invalid input; each error names its field"},
         **BAD_INPUT,
     },
 )
+@group_commit
 def create_transaction(data: TransactionCreate, response: Response, principal: TransactionWriter, session: CoreDb):
-    outcome = service.create(session=session, actor=principal.actor, data=data)
+    if principal.username is None:  # not yet checked: the group checks it in its transaction
+        outcome = groups.create(data, principal, session.info["context"])
+    else:  # with an Idempotency-Key, in the request's own transaction
+        outcome = service.create(session=session, actor=principal.actor, data=data)
     if not outcome.created:
         response.headers["Idempotent-Replayed"] = "true"
     return Shaped(service.as_plain(outcome.transaction))
@@ -61,7 +66,8 @@ def create_batch(payload: BatchRequest, principal: TransactionWriter, session: C
             reference = item.get("reference") if isinstance(item, dict) else None
             results[index] = _batch_item(index, reference if isinstance(reference, str) else None, 422,
                                          error={"detail": field_errors(exc.errors())})
-    outcomes = service.create_many(session=session, actor=principal.actor, items=[data for _, data in valid])
+    actor = principal.actor
+    outcomes = service.create_many(session=session, items=[service.NewTransaction(data, actor) for _, data in valid])
     for (index, data), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, Conflict):
             results[index] = _batch_item(index, data.reference, 409, error={"detail": outcome.detail})

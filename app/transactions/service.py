@@ -13,26 +13,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app import money
 from app.audit import service as audit
 from app.audit.service import Actor
+from app.db import RequestContext
 from app.errors import Conflict, NotFound
 from app.risk.models import RiskScore
 from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
 from app.webhooks import outbox as webhooks
 
-# Built once: statement construction and its cache key cost more than the insert itself.
+# Statements are built once: construction and its cache key cost more than the insert itself.
 # Core, not ORM: a new row is only read back to answer, so it skips the identity map; the
 # metadata column comes back as `metadata_`, so rows and ORM objects read alike.
 _COLUMNS = Transaction.__table__.c
 _RETURNED = [c.label("metadata_") if c.key == "metadata" else c for c in _COLUMNS]
-INSERT_IF_NEW = (
-    insert(Transaction.__table__).on_conflict_do_nothing(index_elements=[_COLUMNS.reference]).returning(*_RETURNED)
-)
 LATEST_RISK_SCORE = (
     select(RiskScore.score)
     .where(RiskScore.transaction_id == _COLUMNS.id)
@@ -42,8 +39,9 @@ LATEST_RISK_SCORE = (
     .label("risk_score")
 )
 READ_COLUMNS = [*_RETURNED, LATEST_RISK_SCORE]
-# A batch's rows travel as one JSON array (amounts as strings, so numeric gets them exactly)
-# and go in in array order: one parameter to quote instead of eight per row.
+# Every create (a single POST, a group of them, a batch) is this statement. The rows travel
+# as one JSON array (amounts as strings, so numeric gets them exactly) and go in in array
+# order: one parameter to quote instead of eight per row.
 _BATCH_COLUMNS = {
     "reference": "text", "account_id": "text", "amount": "numeric", "currency": "text", "counterparty": "text",
     "description": "text", "metadata": "jsonb", "created_by": "bigint",
@@ -127,9 +125,10 @@ def _differences(existing: Transaction, data: TransactionCreate) -> list[str]:
     return [name for name in COMPARED_FIELDS if incoming[name] != stored[name]]
 
 
-def _created_event(session: Session, actor: Actor, tx: Transaction) -> None:
+def _created_event(session: Session, actor: Actor, tx: Transaction, context: RequestContext | None) -> None:
     audit.record(
         session,
+        context=context,
         actor=actor,
         action="transaction.created",
         entity_type="transaction",
@@ -157,48 +156,59 @@ def _replay_or_conflict(existing: Transaction, data: TransactionCreate) -> Creat
     return CreateOutcome(existing, created=False)
 
 
+@dataclass(frozen=True)
+class NewTransaction:
+    """One transaction to create: the request's data, who asks, and from which request
+    (None: the session's own context; set when one unit of work carries several requests)."""
+
+    data: TransactionCreate
+    actor: Actor
+    context: RequestContext | None = None
+
+
 def create(*, session: Session, actor: Actor, data: TransactionCreate) -> CreateOutcome:
     """The new transaction, or the original one for an identical replay; Conflict otherwise."""
-    tx = session.execute(INSERT_IF_NEW, _row_values(data, actor)).one_or_none()
-    if tx is not None:
-        _created_event(session, actor, tx)
-        return CreateOutcome(tx, created=True)
-    existing = read_by_reference(session=session, reference=data.reference)
-    return _replay_or_conflict(existing, data)
+    (outcome,) = create_many(session=session, items=[NewTransaction(data, actor)])
+    if isinstance(outcome, Conflict):
+        raise outcome
+    return outcome
 
 
-def create_many(
-    *, session: Session, actor: Actor, items: Sequence[TransactionCreate]
-) -> list[CreateOutcome | Conflict]:
-    """Create a batch in one statement; results in input order (replays and conflicts included)."""
+def create_many(*, session: Session, items: Sequence[NewTransaction]) -> list[CreateOutcome | Conflict]:
+    """Create them in one statement; results in input order (replays and conflicts included).
+
+    A later item with the reference of an earlier one is its replay or conflict, as if posted after it.
+    """
     first_index: dict[str, int] = {}
-    for index, data in enumerate(items):
-        first_index.setdefault(data.reference, index)
+    for index, item in enumerate(items):
+        first_index.setdefault(item.data.reference, index)
     unique = [items[i] for i in sorted(first_index.values())]
     created: dict[str, Transaction] = {}
     if unique:
         # Rows go in reference order, so concurrent batches take the unique-index locks in
         # one global order: overlapping batches wait for each other instead of deadlocking.
-        rows = [_row_values(data, actor) for data in sorted(unique, key=lambda data: data.reference)]
+        rows = [_row_values(item.data, item.actor)
+                for item in sorted(unique, key=lambda item: item.data.reference)]
         for tx in session.execute(INSERT_MANY_IF_NEW, {"rows": json.dumps(rows, default=str)}):
             created[tx.reference] = tx
-        for data in unique:
-            if data.reference in created:
-                _created_event(session, actor, created[data.reference])
-    missing = [data.reference for data in unique if data.reference not in created]
+        for item in unique:
+            if item.data.reference in created:
+                _created_event(session, item.actor, created[item.data.reference], item.context)
+    missing = [item.data.reference for item in unique if item.data.reference not in created]
     existing = {
         tx.reference: tx
         for tx in session.execute(select(*_RETURNED).where(_COLUMNS.reference.in_(missing)))
     } if missing else {}
 
     results: list[CreateOutcome | Conflict] = []
-    for index, data in enumerate(items):
-        tx = created.get(data.reference)
-        if tx is not None and first_index[data.reference] == index:
+    for index, item in enumerate(items):
+        reference = item.data.reference
+        tx = created.get(reference)
+        if tx is not None and first_index[reference] == index:
             results.append(CreateOutcome(tx, created=True))
             continue
         try:
-            results.append(_replay_or_conflict(tx or existing[data.reference], data))
+            results.append(_replay_or_conflict(tx or existing[reference], item.data))
         except Conflict as conflict:
             results.append(conflict)
     return results

@@ -16,8 +16,8 @@ from starlette.responses import RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeoutError
 
 from app.config import get_settings
-# _is_unavailable: the API's own rule for "database down" (503 rather than 500), shared on purpose.
-from app.errors import DomainError, Unauthorized, _is_unavailable, field_errors
+# is_unavailable: the API's own rule for "database down" (503 rather than 500), shared on purpose.
+from app.errors import DomainError, Unauthorized, is_unavailable, field_errors
 from app.web.session import LOGIN_PATH, SESSION_COOKIE, clear_session_cookie
 from app.web.templating import is_htmx, render
 
@@ -86,7 +86,7 @@ def _describe(request: Request, exc: Exception) -> tuple[int, str, list[str], di
     if isinstance(exc, StarletteHTTPException) and exc.status_code < 500:
         message, details = _detail_text(exc.detail)
         return exc.status_code, message, details, None
-    if isinstance(exc, PoolTimeoutError) or (isinstance(exc, DBAPIError) and _is_unavailable(exc)):
+    if isinstance(exc, PoolTimeoutError) or (isinstance(exc, DBAPIError) and is_unavailable(exc)):
         log.warning("database unavailable on a screen: %s", exc.__class__.__name__)
         return 503, "The database is unavailable. Try again in a moment.", [], {"Retry-After": "1"}
     log.exception("unhandled error on a screen", exc_info=exc)

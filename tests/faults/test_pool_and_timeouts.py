@@ -96,8 +96,10 @@ def test_pool_exhaustion_and_lock_timeout_answer_503(database_url, start_app, ca
         assert client.post("/transactions", json=tx_body("pool-before", 1)).status_code == 200
 
         def post(reference: str, n: int):
+            # With an Idempotency-Key each create has a transaction (and a connection) of its
+            # own; without one, concurrent creates would share one (app/transactions/group.py).
             started = time.monotonic()
-            response = client.post("/transactions", json=tx_body(reference, n))
+            response = client.post("/transactions", json=tx_body(reference, n), headers={"Idempotency-Key": reference})
             return response, time.monotonic() - started
 
         with holding_lock(database_url, LOCK_TRANSACTIONS):

@@ -263,3 +263,18 @@ def test_every_connection_gets_the_configured_statement_and_lock_timeouts(databa
             assert connection.execute(text("SHOW lock_timeout")).scalar_one() == "1234ms"
     finally:
         engine.dispose()
+
+
+def test_a_connection_closed_behind_the_pools_back_is_replaced_at_checkout(database_url):
+    """A raw cursor's failure closes the psycopg2 connection without SQLAlchemy knowing; the
+    pool must not hand that connection out again (each request would fail on it forever)."""
+    engine = build_engine(database_url, Settings(db_pool_size=1, db_max_overflow=0))
+    try:
+        with engine.connect() as connection:
+            first = connection.connection.dbapi_connection
+            first.close()
+        with engine.connect() as connection:
+            assert connection.connection.dbapi_connection is not first
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()

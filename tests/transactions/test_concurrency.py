@@ -8,10 +8,12 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
+from app.users.models import User
 from tests.conftest import assert_no_server_errors, run_together, tx_payload
 from tests.transactions.conftest import created_events_per_reference, audit_count, transaction_count
 
@@ -140,3 +142,29 @@ def test_audit_chain_stays_valid_after_concurrent_writes(http, agent, db):
     status = verify_chain(db)
     assert status.ok, status
     assert audit_count(db, action="transaction.created") == 10
+
+
+def test_concurrent_posts_of_several_callers_each_get_their_own_answer_row_and_event(http, users, db, live_server):
+    """Concurrent creates may share a database transaction (app/transactions/group.py): a
+    disabled caller among them is refused alone, and every write keeps its own caller and request id."""
+    agents = [users.create("agent") for _ in range(3)]
+    headers = [{"Authorization": f"Bearer {users.token_for(agent)}"} for agent in agents]
+    db.execute(update(User).where(User.id == agents[2].id).values(is_active=False))
+    db.commit()
+    calls = [
+        (lambda n=n: http.post("/transactions", json=tx_payload(f"many-{n}"),
+                               headers={**headers[n % 3], "X-Request-ID": f"req-many-{n}"}))
+        for n in range(45)
+    ]
+    responses = run_together(calls)
+
+    assert_no_server_errors(responses)
+    assert [r.status_code for r in responses] == [401 if n % 3 == 2 else 200 for n in range(45)]
+    db.expire_all()
+    stored = dict(db.execute(select(Transaction.reference, Transaction.created_by)).all())
+    assert stored == {f"many-{n}": agents[n % 3].id for n in range(45) if n % 3 != 2}
+    events = db.execute(select(AuditEvent.entity_id, AuditEvent.actor_id, AuditEvent.request_id)
+                        .where(AuditEvent.action == "transaction.created")).all()
+    assert sorted(events) == sorted((f"many-{n}", agents[n % 3].id, f"req-many-{n}")
+                                    for n in range(45) if n % 3 != 2)
+    assert audit.verify_chain(db).ok
