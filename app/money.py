@@ -82,7 +82,11 @@ def check_minor_units(amount: Decimal, currency: str) -> Decimal:
     return scaled
 
 
+@lru_cache(maxsize=None)  # only codes minor_units knows get in: an unknown one raises
+def _smallest_unit(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
 def format_amount(amount: Decimal, currency: str) -> str:
     """The amount as a string with exactly the currency's minor units ("500" JPY)."""
-    places = minor_units(currency)
-    return f"{amount.quantize(Decimal(1).scaleb(-places)):f}"
+    return f"{amount.quantize(_smallest_unit(currency)):f}"

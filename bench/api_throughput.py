@@ -642,8 +642,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-requests", type=int, default=20, help="measured batch requests (0 skips batch)")
     p.add_argument("--batch-size", type=int, default=1000, help="items per batch request (max 1000)")
     p.add_argument("--batch-concurrency", type=int, default=2)
-    p.add_argument("--only", choices=["post", "get", "context"],
-                   help="run only the POST pair, the GET pair, or account context beside a plain GET")
+    p.add_argument("--only", choices=["post", "get", "context", "batch"],
+                   help="run only the POST pair, the GET pair, account context beside a plain GET, or batch ingest")
     p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                    help="afterwards, profile the full app's worker with py-spy for SECONDS (needs the bench extra)")
     p.add_argument("--profile-scenario", choices=["post", "get", "batch"], default="post")
@@ -717,10 +717,11 @@ def main(argv=None) -> int:
         timeout = args.warmup + args.duration + 60
         for group in groups:
             run_rounds(group, args.rounds, postmaster_pid, timeout)
-        env_info["post_groups"] = group_commit_totals(full_port)
+        if args.only in (None, "post"):
+            env_info["post_groups"] = group_commit_totals(full_port)
         scenarios = [s for group in groups for s in group]
         batch = None
-        if args.batch_requests > 0 and args.only is None:
+        if args.batch_requests > 0 and args.only in (None, "batch"):
             batch = Scenario("full  POST /transactions/batch", "BATCH", "full",
                              {"host": HOST, "port": full_port, "kind": "batch", "path": "/transactions/batch",
                               "token": token, "concurrency": args.batch_concurrency, "warmup": 0, "duration": 0,
