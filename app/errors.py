@@ -65,7 +65,12 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return shaped
 
 
-def is_unavailable(exc: DBAPIError) -> bool:
+def is_unavailable(exc: BaseException) -> bool:
+    """The database out of reach or too slow (answered 503 with Retry-After; nothing was written)."""
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
     if exc.connection_invalidated:
         return True
     pgcode = getattr(exc.orig, "pgcode", None)

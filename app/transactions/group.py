@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.db import CoreSession, RequestContext, database
 from app.errors import Conflict, is_unavailable
@@ -90,7 +88,7 @@ class CreateGroups:
         with self._mutex:
             group, self._waiting = self._waiting[: self.max_group], self._waiting[self.max_group:]
         try:
-            if not _run(group) and len(group) > 1 and not _unavailable(group[0].error):
+            if not _run(group) and len(group) > 1 and not is_unavailable(group[0].error):
                 for member in group:  # each tries again alone, in its own thread, after the hand-over
                     member.error = None
                     member.alone = True
@@ -109,11 +107,6 @@ class CreateGroups:
                     self._running = False
             for member in group:
                 member.done.set()
-
-
-def _unavailable(error: BaseException | None) -> bool:
-    """The database unreachable, or a statement or lock timeout: the 503 every member gets."""
-    return isinstance(error, PoolTimeoutError) or (isinstance(error, DBAPIError) and is_unavailable(error))
 
 
 def _run(group: Sequence[_Member]) -> bool:

@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeoutError
 
 from app.config import get_settings
 # is_unavailable: the API's own rule for "database down" (503 rather than 500), shared on purpose.
@@ -86,7 +85,7 @@ def _describe(request: Request, exc: Exception) -> tuple[int, str, list[str], di
     if isinstance(exc, StarletteHTTPException) and exc.status_code < 500:
         message, details = _detail_text(exc.detail)
         return exc.status_code, message, details, None
-    if isinstance(exc, PoolTimeoutError) or (isinstance(exc, DBAPIError) and is_unavailable(exc)):
+    if is_unavailable(exc):
         log.warning("database unavailable on a screen: %s", exc.__class__.__name__)
         return 503, "The database is unavailable. Try again in a moment.", [], {"Retry-After": "1"}
     log.exception("unhandled error on a screen", exc_info=exc)
