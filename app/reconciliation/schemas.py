@@ -33,7 +33,10 @@ class BankEventIn(AmountInCurrency):
     @field_validator("booked_at")
     @classmethod
     def in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+00:01 is before the first representable UTC time
+            raise ValueError("must be a time between years 1 and 9999 in UTC") from None
 
 
 class BankEventsRequest(BaseModel):

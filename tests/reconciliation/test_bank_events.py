@@ -92,6 +92,8 @@ def test_bad_input_names_the_field_and_stores_nothing(client, agent_headers, led
         ({"events": [bank_event("B-1", "tx-1", currency="XXX")]}, "events.0.currency"),
         ({"events": [bank_event("B-1", "tx-1", status="lost")]}, "events.0.status"),
         ({"events": [bank_event("B-1", "tx-1", booked_at="2026-11-24T10:15:00")]}, "events.0.booked_at"),
+        ({"events": [bank_event("B-1", "tx-1", booked_at="0001-01-01T00:00:00+00:01")]}, "events.0.booked_at"),
+        ({"events": [bank_event("B-1", "tx-1", booked_at="9999-12-31T23:59:00-01:00")]}, "events.0.booked_at"),
         ({"events": [{**bank_event("B-1", "tx-1"), "extra": 1}]}, "events.0.extra"),
         ({"events": [bank_event("", "tx-1")]}, "events.0.bank_reference"),
         ({"events": [bank_event("B-1", "tx-1", amount=-5)]}, "events.0.amount"),
