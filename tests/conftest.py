@@ -33,11 +33,21 @@ from app.security import tokens  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = f"riskdesk_test_{os.getpid()}"
 PASSWORD = "correct-horse-battery"
-CLEANUP_SQL = """
-SET session_replication_role = replica;
-TRUNCATE audit_events, idempotency_keys, webhook_attempts, webhook_deliveries, webhook_events, webhook_endpoints, reconciliation_row_errors, bank_events, reconciliation_uploads, reconciliation_runs, audit_verifications, review_cases, risk_scores, amount_rules, settings, revoked_tokens, transactions, login_failures, users RESTART IDENTITY CASCADE;
-SET session_replication_role = DEFAULT;
-"""
+
+
+def _cleanup_sql() -> str:
+    """Empty every mapped table (the list comes from the models, so a new table is never missed)."""
+    from app.models import Base
+
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    return (
+        "SET session_replication_role = replica;\n"
+        f"TRUNCATE {tables} RESTART IDENTITY CASCADE;\n"
+        "SET session_replication_role = DEFAULT;\n"
+    )
+
+
+CLEANUP_SQL = _cleanup_sql()
 
 
 def _server_admin_url() -> str:
