@@ -11,6 +11,7 @@ from app import money
 
 METADATA_MAX_BYTES = 16 * 1024
 METADATA_MAX_DEPTH = 32
+DEFAULT_CURRENCY = "USD"
 
 
 def _clean_text(value: Any) -> Any:
@@ -107,7 +108,8 @@ class TransactionCreate(AmountInCurrency):
     account_id: Identifier64
     reference: Identifier128
     # Declared before amount so the amount validator can check the currency's minor units.
-    currency: Currency
+    # Optional, "USD" when omitted: the seed's clients send no currency (SPEC.md).
+    currency: Currency = DEFAULT_CURRENCY
     amount: Amount
     counterparty: optional_text(255) = None
     description: optional_text(1000) = None
