@@ -13,16 +13,31 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.db import database
 from app.errors import field_errors
+from app.querytext import refuse_unstorable
 
 EXPORT_BATCH = 5_000
-Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+# Text PostgreSQL cannot take (NUL) is refused naming the field (the screen shows the sentence), not a 500.
+_Stored = AfterValidator(refuse_unstorable)
+Text32 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32), _Stored]
+Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), _Stored]
+Text128 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), _Stored]
 EXPORT_COLUMNS = (
     "id", "occurred_at", "actor", "actor_id", "actor_role", "actor_type", "action", "entity_type", "entity_id",
     "before", "after", "reason", "request_id", "client_addr", "prev_hash", "hash",
@@ -52,8 +67,8 @@ class AuditFilter(BaseModel):
     actor: Text64 | None = None
     role: Literal["admin", "analyst", "agent", "system"] | None = None
     action: Text64 | None = None
-    entity_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = None
-    entity_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = None
+    entity_type: Text32 | None = None
+    entity_id: Text128 | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -133,6 +148,20 @@ def list_page(*, session: Session, query: AuditQuery) -> tuple[list[AuditEvent],
     return rows, None
 
 
+# What makes a spreadsheet read a cell as a formula: these characters first, ASCII or
+# full-width (Excel and LibreOffice fold ＝＋－＠ to =+-@), after any leading whitespace,
+# and a cell that starts with a line break or tab at all.
+FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+LEADING_BREAKS = ("\t", "\r", "\n")
+
+
+def is_formula_like(value: str) -> bool:
+    """Could a spreadsheet run this cell as a formula (so the export must defuse it)?"""
+    if value.startswith(LEADING_BREAKS):
+        return True
+    return value.lstrip()[:1] in FORMULA_STARTS
+
+
 def _cell(value: object) -> object:
     if value is None:
         return ""
@@ -140,7 +169,7 @@ def _cell(value: object) -> object:
         return json.dumps(value, separators=(",", ":"), default=str)
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and is_formula_like(value):
         return "'" + value  # a spreadsheet must not run a field as a formula
     return value
 
