@@ -260,3 +260,75 @@ def test_older_token_without_name_claim_of_a_disabled_user_is_refused(client, db
     db.execute(update(User).where(User.id == agent.id).values(is_active=False))
     db.commit()
     assert_refused(client.get(PROTECTED, headers=bearer(token)))
+
+
+# --- claims of a well-signed token are still input: wrong types and ranges are a 401, never a 500 ----
+
+MAX_LIFETIME = max(get_settings().access_token_minutes, get_settings().browser_session_minutes) * 60
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@pytest.mark.parametrize("overrides", [
+    {"ver": 2**31}, {"ver": 2**63}, {"ver": -1}, {"ver": "0"}, {"ver": True}, {"ver": 0.5}, {"ver": None},
+    {"name": "agent\x00"}, {"name": "x" * 65}, {"name": ""}, {"name": 7}, {"name": ["a"]},
+    {"sub": "abc"}, {"sub": "1.5"}, {"sub": "-1"}, {"sub": " 1"}, {"sub": "01"}, {"sub": str(2**63)}, {"sub": 1},
+    {"sub": "\u0661"}, {"sub": None}, {"sub": {"id": 1}},
+    {"exp": "9999999999"}, {"exp": None}, {"exp": [1]}, {"exp": True}, {"iat": "0"}, {"iat": None}, {"iat": {}},
+    {"role": "boss"}, {"role": "admin\x00"}, {"role": 1},
+    {"jti": ""}, {"jti": "x" * 65}, {"jti": "a\x00b"}, {"jti": 5},
+    {"exp": 10**20}, {"iat": -5},
+], ids=repr)
+def test_a_claim_of_the_wrong_type_or_range_is_refused_not_a_500(client, agent, overrides):
+    claims = claims_for(agent, **overrides)
+    assert_refused(client.get(PROTECTED, headers=bearer(sign(claims))))
+
+
+def test_a_token_issued_in_the_future_beyond_the_leeway_is_refused(client, agent):
+    assert_refused(client.get(PROTECTED, headers=bearer(sign(claims_for(agent, iat=_now() + 600, exp=_now() + 900)))))
+
+
+def test_a_clock_a_little_ahead_is_tolerated(client, agent):
+    response = client.get(PROTECTED, headers=bearer(sign(claims_for(agent, iat=_now() + 30, exp=_now() + 600))))
+    assert response.status_code == 200, response.text
+
+
+def test_a_token_living_longer_than_the_app_ever_issues_is_refused(client, agent):
+    now = _now()
+    assert_refused(client.get(PROTECTED, headers=bearer(sign(claims_for(agent, iat=now, exp=now + MAX_LIFETIME + 1)))))
+    at_most = client.get(PROTECTED, headers=bearer(sign(claims_for(agent, iat=now, exp=now + MAX_LIFETIME))))
+    assert at_most.status_code == 200, at_most.text
+
+
+def test_a_token_that_expires_before_it_was_issued_is_refused(client, agent):
+    now = _now()
+    assert_refused(client.get(PROTECTED, headers=bearer(sign(claims_for(agent, iat=now + 30, exp=now + 20)))))
+
+
+def test_fractional_numeric_dates_are_numbers_and_accepted(client, agent):
+    now = time.time()
+    response = client.get(PROTECTED, headers=bearer(sign(claims_for(agent, iat=now, exp=now + 600.5))))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("payload", [b"[1, 2]", b'"text"', b"null", b"{}"], ids=repr)
+def test_a_signed_payload_that_is_not_a_claims_object_is_refused(client, payload):
+    import hashlib
+    import hmac
+
+    signing_input = f"{b64url_json({'alg': 'HS256', 'typ': 'JWT'})}.{b64url(payload)}"
+    signature = hmac.new(get_settings().signing_key.encode(), signing_input.encode(), hashlib.sha256).digest()
+    assert_refused(client.get(PROTECTED, headers=bearer(f"{signing_input}.{b64url(signature)}")))
+
+
+def test_a_browser_session_with_a_bad_claim_is_the_login_page_not_a_500(client, agent, users):
+    from app.security.sessions import session_key
+    from app.web.session import SESSION_COOKIE
+
+    analyst = users.create("analyst")
+    client.cookies.set(SESSION_COOKIE, sign(claims_for(analyst, ver=2**40, name="a\x00"),
+                                            key=session_key(get_settings())))
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
