@@ -1,5 +1,7 @@
 """Webhooks cannot be aimed at internal addresses (SSRF) unless private targets are allowed."""
 
+import ipaddress
+
 import pytest
 from sqlalchemy import text
 
@@ -14,6 +16,27 @@ NOT_PUBLIC = ["localhost", "api.localhost", "127.0.0.1", "10.1.2.3", "172.16.0.1
               "::1", "[::1]", "::ffff:127.0.0.1", "fd00::1", "fe80::1"]
 PUBLIC = ["8.8.8.8", "2606:4700::1111", "hooks.example.com"]
 
+# IPv6 addresses that carry an IPv4 address to a translator or tunnel: judged by that IPv4 address.
+EMBEDDING_NOT_PUBLIC = [
+    "64:ff9b::7f00:1",  # NAT64 (RFC 6052) of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "64:ff9b::10.0.0.1",
+    "64:ff9b:1::808:808",  # the local-use NAT64 prefix (RFC 8215) is never public, whatever it carries
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2002:c0a8:101:1::1",  # 6to4 of 192.168.1.1
+    "::127.0.0.1",  # IPv4-compatible
+    "::10.0.0.1",
+    "::169.254.169.254",
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::ffff:0:127.0.0.1",  # IPv4-translated (SIIT)
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo: client 127.0.0.1 (last 32 bits inverted)
+    "2001:0:a00:1:8000:63bf:f7f7:f7f7",  # Teredo: server 10.0.0.1, client 8.8.8.8
+    "2606:4700::5efe:7f00:1",  # ISATAP interface id carrying 127.0.0.1
+]
+EMBEDDING_PUBLIC = ["64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8",
+                    "2001:0:4136:e378:8000:63bf:f7f7:f7f7"]  # Teredo: server 65.54.227.120, client 8.8.8.8
+
 
 def url_for(host: str) -> str:
     bare_ipv6 = ":" in host and not host.startswith("[")
@@ -25,6 +48,41 @@ def test_loopback_private_link_local_and_reserved_hosts_are_not_targets(host):
     assert targets.literal_host_problem(host) is not None
     with pytest.raises(targets.TargetError, match="^blocked: "):
         targets.resolve(url_for(host), allow_private=False)
+
+
+@pytest.mark.parametrize("address", EMBEDDING_NOT_PUBLIC)
+def test_an_ipv6_address_embedding_a_non_public_ipv4_address_is_not_a_target(address):
+    assert not targets._is_public(ipaddress.ip_address(address))
+    assert targets.literal_host_problem(address) is not None
+    with pytest.raises(targets.TargetError, match="^blocked: "):
+        targets.resolve(url_for(address), allow_private=False)
+
+
+@pytest.mark.parametrize("address", EMBEDDING_PUBLIC)
+def test_an_ipv6_address_embedding_a_public_ipv4_address_is_public(address):
+    assert targets._is_public(ipaddress.ip_address(address))
+    assert targets.literal_host_problem(address) is None
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::7f00:1", "2002:7f00:1::", "::127.0.0.1",
+                                     "2001:0:4136:e378:8000:63bf:80ff:fffe"])
+def test_a_name_resolving_to_an_ipv6_address_embedding_loopback_is_blocked(monkeypatch, address):
+    monkeypatch.setattr(targets.socket, "getaddrinfo", answer(address))
+    with pytest.raises(targets.TargetError, match=r"^blocked: hooks.example.com resolves to "):
+        targets.resolve("https://hooks.example.com/riskdesk", allow_private=False)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::7f00:1", "2002:7f00:1::", "::127.0.0.1",
+                                     "2001:0:4136:e378:8000:63bf:80ff:fffe"])
+def test_registering_an_ipv6_literal_embedding_loopback_is_a_422(
+    client, admin_headers, db, private_targets_refused, address
+):
+    response = client.post("/api/webhooks/endpoints", json={"url": f"https://[{address}]/hook",
+                                                           "event_types": ["case.opened"]}, headers=admin_headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["field"] == "url" and "must not point at" in error["msg"]
+    assert rows(db, "SELECT id FROM webhook_endpoints") == []
 
 
 def answer(address: str):
