@@ -3,6 +3,7 @@
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import errors, openapi
@@ -30,7 +31,11 @@ from app.web.admin_users import router as web_admin_users_router
 from app.web.admin_settings import router as web_admin_settings_router
 from app.web.admin_dashboard import router as web_admin_dashboard_router
 from app.web.reconciliation import UPLOAD_PATH, router as web_reconciliation_router
+from app.web.templating import templates
 from app.web.webhooks import router as web_webhooks_router
+
+# Vendored from npm swagger-ui-dist into static/ (its LICENSE and NOTICE beside it).
+SWAGGER_UI_VERSION = "5.36.0"
 
 
 def create_app() -> FastAPI:
@@ -48,7 +53,8 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Risk review for payments: transactions, risk scores, review cases, audit.",
         lifespan=lifespan,
-        docs_url="/docs",
+        # Our own /docs (below): FastAPI's loads Swagger UI from a CDN with an inline script.
+        docs_url=None,
         redoc_url=None,
     )
     errors.install(app)
@@ -70,6 +76,7 @@ def create_app() -> FastAPI:
         app.include_router(admin_router)
     app.include_router(web_reconciliation_router)
     app.include_router(web_webhooks_router)
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     app.add_middleware(
@@ -77,6 +84,17 @@ def create_app() -> FastAPI:
         path_limits={UPLOAD_PATH: settings.max_upload_bytes},
     )
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """GET /docs: Swagger UI from static/, so it works offline and under the app's CSP."""
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        html = templates.get_template("docs.html").render(
+            title=app.title, openapi_url=app.openapi_url, swagger_ui_version=SWAGGER_UI_VERSION,
+        )
+        return HTMLResponse(html)
 
 
 app = create_app()

@@ -7,7 +7,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
 from app.config import PROJECT_ROOT
-from app.web.headers import SecurityHeadersMiddleware
+from app.web.headers import CONTENT_SECURITY_POLICY, SecurityHeadersMiddleware
+from tests.conftest import PASSWORD, tx_payload
 
 EXPECTED = {
     "x-content-type-options": "nosniff",
@@ -56,12 +57,84 @@ def test_api_and_static_responses_get_the_headers_too(client):
         assert response.headers.get("cache-control") != "no-store"
 
 
-def test_swagger_docs_go_without_csp(client):
+def test_docs_are_served_from_static_under_the_normal_csp(client):
     response = client.get("/docs")
 
     assert response.status_code == 200
-    assert "content-security-policy" not in response.headers
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert response.headers["x-frame-options"] == "DENY"
+    page = response.text
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "inline script on /docs"
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(source.startswith("/static/") for source in sources), sources
+    for source in sources:
+        assert client.get(source).status_code == 200, source
+    assert client.get("/docs/oauth2-redirect").status_code == 404
+
+
+def test_swagger_ui_is_vendored_with_its_version_license_and_notice():
+    static = PROJECT_ROOT / "static"
+    assert len(list(static.glob("swagger-ui-bundle-5.*.js"))) == 1
+    assert len(list(static.glob("swagger-ui-5.*.css"))) == 1
+    assert "Apache License" in (static / "swagger-ui-LICENSE.txt").read_text()
+    assert "SmartBear" in (static / "swagger-ui-NOTICE.txt").read_text()
+
+
+# --- Cache-Control ---------------------------------------------------------------------
+
+
+def test_token_answers_are_never_cached_rfc_6749(client, users):
+    users.create("agent", username="agent1")
+
+    issued = client.post("/auth/token", data={"username": "agent1", "password": PASSWORD})
+    refused = client.post("/auth/token", data={"username": "agent1", "password": "not-the-password"})
+    malformed = client.post("/auth/token", data={"username": "agent1"})
+
+    assert (issued.status_code, refused.status_code, malformed.status_code) == (200, 401, 422)
+    for response in (issued, refused, malformed):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["pragma"] == "no-cache"
+
+
+def test_json_api_answers_are_never_cached(client, admin_headers, agent_headers):
+    created = client.post("/transactions", json=tx_payload(), headers=agent_headers)
+    responses = [
+        created,
+        client.get("/transactions/ref-1", headers=agent_headers),
+        client.get("/transactions", headers=agent_headers),
+        client.get("/accounts/acct_1/context", headers=agent_headers),
+        client.get("/api/users", headers=admin_headers),
+        client.get("/api/audit/events", headers=admin_headers),
+        client.get("/api/webhooks/endpoints", headers=admin_headers),
+        client.get("/api/settings", headers=admin_headers),
+        client.get("/api/cases", headers=admin_headers),
+        client.get("/api/users"),  # 401 JSON
+        client.get("/transactions/unknown", headers=agent_headers),  # 404 JSON
+    ]
+    for response in responses:
+        assert response.headers["content-type"].startswith("application/json"), response.request.url
+        assert response.headers["cache-control"] == "no-store", response.request.url
+
+
+def test_public_data_free_answers_may_be_cached(client):
+    for path in ("/healthz", "/openapi.json", "/static/app.css"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers.get("cache-control") != "no-store", path
+
+
+def test_a_route_that_sets_its_own_cache_control_keeps_it_except_the_token_endpoint():
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+    app.add_api_route("/api/public", lambda: JSONResponse({"a": 1}, headers={"Cache-Control": "max-age=60"}))
+    app.add_api_route("/auth/token", lambda: JSONResponse({"access_token": "x"}, headers={"Cache-Control": "max-age=60"}),
+                      methods=["POST"])
+    app.add_middleware(SecurityHeadersMiddleware)
+    test_client = TestClient(app)
+
+    assert test_client.get("/api/public").headers["cache-control"] == "max-age=60"
+    assert test_client.post("/auth/token").headers["cache-control"] == "no-store"
 
 
 def test_hsts_only_in_production():
