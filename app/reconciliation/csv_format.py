@@ -3,10 +3,12 @@
 Columns (any order, names exact): bank_reference, reference, amount, currency, status,
 booked_at. Values follow the JSON API's rules (docs/reconciliation.md). Fields never
 contain line breaks, so a line is a row and line numbers are exact; each line is parsed
-on its own, so one malformed line is reported and the rest of the file goes on.
+on its own, so one malformed line is reported and the rest of the file goes on. Lines may
+end in LF, CRLF or a lone CR (old Mac exports): an upload is stored with LF endings.
 """
 
 import csv
+import re
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -30,6 +32,27 @@ class RowError:
     message: str
 
 
+# What a stored file name may not hold: control characters (NUL breaks PostgreSQL text and
+# JSON audit records), lone surrogates, and the path a browser may send before the name.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_FILENAME = 255
+
+
+def normalize_line_endings(content: bytes) -> bytes:
+    """`content` with CRLF and lone CR line breaks as LF (a CR is never inside a field)."""
+    if b"\r" not in content:
+        return content
+    return content.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def display_filename(filename: str | None) -> str | None:
+    """The upload's file name as stored and shown: last path part, no control characters, ≤ 255."""
+    if not filename:
+        return None
+    name = _UNPRINTABLE.sub("", filename.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    return name[:MAX_FILENAME] or None
+
+
 def read_header(content: bytes) -> tuple[list[str], int]:
     """The column order and the byte offset of the first data line; BadFile if the header is wrong."""
     if content.startswith(b"\xef\xbb\xbf"):
@@ -43,6 +66,8 @@ def read_header(content: bytes) -> tuple[list[str], int]:
         header = next(csv.reader([raw.decode("utf-8").rstrip("\r")]), [])
     except UnicodeDecodeError:
         raise BadFile("the file is not UTF-8 text") from None
+    except csv.Error:
+        raise BadFile("line 1 must be the header " + ",".join(COLUMNS) + " (one line, plain CSV)") from None
     names = [name.strip() for name in header]
     missing = [c for c in COLUMNS if c not in names]
     unknown = [n for n in names if n not in COLUMNS]

@@ -70,14 +70,15 @@ def reconcile_events(*, session: Session, actor: Actor, events: list[BankEventIn
 # --- CSV uploads -----------------------------------------------------------------------
 
 def start_upload(*, session: Session, actor: Actor, filename: str | None, content: bytes) -> int:
-    """Check the header, count the rows, store the file with a new run; BadFile if unreadable."""
+    """Check the header, count the rows, store the file (LF line endings) with a new run; BadFile if unreadable."""
+    content = csv_format.normalize_line_endings(content)
     _, offset = csv_format.read_header(content)
     if any(len(line) > MAX_LINE_BYTES_IN_FILE for line in content.split(b"\n")):
         raise csv_format.BadFile(f"a line is longer than {MAX_LINE_BYTES_IN_FILE} bytes: not a bank statement")
     total = csv_format.count_rows(content, offset)
     if total == 0:
         raise csv_format.BadFile("the file has a header but no rows")
-    run_id = _create_run(session, actor, source="csv", total=total, filename=(filename or "")[:255] or None)
+    run_id = _create_run(session, actor, source="csv", total=total, filename=csv_format.display_filename(filename))
     session.execute(insert(ReconciliationUpload.__table__).values(
         run_id=run_id, content=content, next_offset=offset, next_line=2,
     ))

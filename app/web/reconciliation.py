@@ -3,30 +3,42 @@
 The upload stores the file with a new run; the run page then drives processing one chunk
 per HTMX request (`/advance`, re-triggered on load until done). Progress is the run row,
 so any instance can serve any request, and closing the tab only pauses the run.
+
+Bank events are read-only for analysts (SPEC's role table, and the API): they see runs,
+but only an admin uploads a statement or drives its processing. Agents, the other role
+that may post bank events, use the API; the screens are not theirs.
 """
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import DbSession
 from app.reconciliation import csv_format, service as reconciliation
 from app.security.deps import Principal
-from app.web.deps import BrowserUser, ScreenRoute
+from app.web.deps import BrowserUser, RequireBrowserRole, ScreenRoute
 from app.web.errors import redirect
 from app.web.templating import render
 
 router = APIRouter(route_class=ScreenRoute)
 UPLOAD_PATH = "/reconciliation/upload"
 RunId = Annotated[int, Path(ge=1, lt=2**63)]
+# The screen users who may write bank events: the API's TransactionWriter minus agents (no screens).
+BANK_EVENT_WRITERS = ("admin",)
+BankEventWriter = Annotated[Principal, Depends(RequireBrowserRole(*BANK_EVENT_WRITERS))]
+
+
+def may_upload(principal: Principal) -> bool:
+    return principal.role in BANK_EVENT_WRITERS
 
 
 def _index(request: Request, session: Session, principal: Principal, *, status_code: int = 200, error: str = ""):
     return render(request, "reconciliation/index.html", {
         "runs": reconciliation.list_runs(session=session), "columns": csv_format.COLUMNS, "error": error,
         "max_mib": get_settings().max_upload_bytes // (1024 * 1024), "active_nav": "reconciliation",
+        "may_upload": may_upload(principal),
     }, principal=principal, status_code=status_code)
 
 
@@ -36,7 +48,7 @@ def reconciliation_page(request: Request, session: DbSession, principal: Browser
 
 
 @router.post(UPLOAD_PATH)
-def upload_statement(request: Request, session: DbSession, principal: BrowserUser,
+def upload_statement(request: Request, session: DbSession, principal: BankEventWriter,
                      file: Annotated[UploadFile | None, File()] = None):
     if file is None or not file.filename:
         return _index(request, session, principal, status_code=422, error="file: choose a CSV bank statement")
@@ -52,9 +64,9 @@ def upload_statement(request: Request, session: DbSession, principal: BrowserUse
     return redirect(request, f"/reconciliation/runs/{run_id}")
 
 
-def _run_context(session: Session, run_id: int) -> dict:
+def _run_context(session: Session, run_id: int, principal: Principal) -> dict:
     run = reconciliation.get_run(session=session, run_id=run_id)
-    context = {"run": run, "active_nav": "reconciliation"}
+    context = {"run": run, "active_nav": "reconciliation", "may_advance": may_upload(principal)}
     if run.status != "processing":
         context.update(
             counts=reconciliation.mismatch_counts(session=session, run_id=run_id),
@@ -66,14 +78,16 @@ def _run_context(session: Session, run_id: int) -> dict:
 
 @router.get("/reconciliation/runs/{run_id}")
 def run_page(run_id: RunId, request: Request, session: DbSession, principal: BrowserUser):
-    return render(request, "reconciliation/run.html", _run_context(session, run_id), principal=principal)
+    return render(request, "reconciliation/run.html", _run_context(session, run_id, principal),
+                  principal=principal)
 
 
 @router.post("/reconciliation/runs/{run_id}/advance")
-def advance_run(run_id: RunId, request: Request, session: DbSession, principal: BrowserUser):
+def advance_run(run_id: RunId, request: Request, session: DbSession, principal: BankEventWriter):
     busy = not reconciliation.process_next_chunk(session=session, actor=principal.actor, run_id=run_id)
     session.commit()
     run = reconciliation.get_run(session=session, run_id=run_id)
     if run.status != "processing":
         return redirect(request, f"/reconciliation/runs/{run_id}")
-    return render(request, "reconciliation/_progress.html", {"run": run, "busy": busy}, principal=principal)
+    return render(request, "reconciliation/_progress.html", {"run": run, "busy": busy, "may_advance": True},
+                  principal=principal)

@@ -18,7 +18,7 @@ def shot(page: Page, name: str) -> None:
 
 
 def test_a_100k_row_statement_shows_progress_then_its_summary(page: Page, users, db, tmp_path):
-    users.create("analyst", username="alice")
+    users.create("admin", username="alice")  # bank statements are uploaded by admins (SPEC role table)
     load_ledger(db, ROWS)
     lines = statement(ROWS, amount_mismatch_every=10_000).split(b"\n")
     lines[50_002] = b"BNK-broken,stmt-x,not-a-number,USD,booked,2026-11-24T10:15:00Z"  # line 50,003
