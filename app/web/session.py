@@ -8,6 +8,11 @@ from app.security.deps import Principal
 from app.security.sessions import principal_from_session_token
 
 SESSION_COOKIE = "riskdesk_session"
+# In production the name carries the __Host- prefix: browsers then accept the cookie only
+# when it is Secure, Path=/ and has no Domain, so no subdomain or plain-http page can plant
+# or overwrite a session. Plain http on localhost cannot set a Secure cookie, so development
+# and tests keep the bare name.
+HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 LOGIN_COOKIE = "riskdesk_login"
 LOGIN_PATH = "/login"
 # A login form left open longer than this gets a "reload and try again" page.
@@ -15,16 +20,22 @@ LOGIN_NONCE_SECONDS = 12 * 60 * 60
 _PRINCIPAL_KEY = "browser_principal"
 
 
+def session_cookie_name(settings: Settings) -> str:
+    """The session cookie's name: `__Host-riskdesk_session` in production, `riskdesk_session` elsewhere."""
+    return HOST_SESSION_COOKIE if settings.is_production else SESSION_COOKIE
+
+
 def set_session_cookie(response: Response, token: str, *, settings: Settings) -> None:
-    """HttpOnly so scripts never see it; Lax so other sites cannot POST with it; Secure in production."""
+    """HttpOnly so scripts never see it; Lax so other sites cannot POST with it; Secure (and __Host-) in production."""
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=settings.browser_session_minutes * 60, path="/",
+        session_cookie_name(settings), token, max_age=settings.browser_session_minutes * 60, path="/",
         httponly=True, samesite="lax", secure=settings.is_production,
     )
 
 
 def clear_session_cookie(response: Response, *, settings: Settings) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.is_production)
+    response.delete_cookie(session_cookie_name(settings), path="/", httponly=True, samesite="lax",
+                           secure=settings.is_production)
 
 
 def set_login_cookie(response: Response, nonce: str, *, settings: Settings) -> None:
@@ -46,7 +57,9 @@ def session_principal(request: Request) -> Principal | None:
     """
     state = request.scope.setdefault("state", {})
     if _PRINCIPAL_KEY not in state:
-        state[_PRINCIPAL_KEY] = principal_from_session_token(request.cookies.get(SESSION_COOKIE), get_settings())
+        settings = get_settings()
+        token = request.cookies.get(session_cookie_name(settings))
+        state[_PRINCIPAL_KEY] = principal_from_session_token(token, settings)
     return state[_PRINCIPAL_KEY]
 
 
