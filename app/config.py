@@ -28,7 +28,13 @@ class Settings(BaseSettings):
     # Failed logins tolerated per username / per client address in the window.
     login_max_failures_per_user: int = 5
     login_max_failures_per_address: int = 20
-    login_failure_window_seconds: int = 15 * 60
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # A device or address that signed in as a user before has its own allowance, so
+    # strangers at the per-user cap cannot lock that user out (app/auth/throttle.py).
+    login_max_failures_per_known_client: int = 5
+    login_known_client_days: int = Field(default=90, ge=1)
+    # Off: only the browser's device cookie is a known client (say, when many users share one NAT address).
+    login_remember_addresses: bool = True
     db_pool_size: int = 20
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 5.0

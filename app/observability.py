@@ -29,6 +29,10 @@ LATENCY = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=registry,
 )
+LOGIN_THROTTLED = Counter(
+    "riskdesk_login_throttled_total", "Logins refused (429) by throttling, by the allowance that refused them",
+    ["scope"], registry=registry,
+)
 
 
 def metrics_text() -> bytes:

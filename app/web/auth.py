@@ -5,17 +5,24 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from app.auth import devices
 from app.auth import service as auth
 from app.auth.routes import client_address
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import DbSession
 from app.security import csrf as csrf_tokens
-from app.security.sessions import end as end_session, login_settings
+from app.security.sessions import end as end_session
+from app.security.sessions import login_settings
 from app.web.csrf import login_form_token
 from app.web.deps import BrowserSession, ScreenRoute, login_csrf
 from app.web.errors import redirect, safe_return_path
 from app.web.session import (
-    LOGIN_COOKIE, clear_login_cookie, clear_session_cookie, set_login_cookie, set_session_cookie,
+    LOGIN_COOKIE,
+    LOGIN_PATH,
+    clear_login_cookie,
+    clear_session_cookie,
+    set_login_cookie,
+    set_session_cookie,
 )
 from app.web.templating import render
 
@@ -23,6 +30,16 @@ router = APIRouter(route_class=ScreenRoute)
 
 MAX_USERNAME = 256
 MAX_PASSWORD = 1024
+# The signed device id of an earlier sign-in (app/auth/devices.py): it gives this browser its
+# own login allowance for the users it signed in as, so strangers cannot lock them out.
+DEVICE_COOKIE = "riskdesk_device"
+
+
+def _set_device_cookie(response: Response, device_id: str, settings: Settings) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE, devices.cookie_value(device_id, settings), max_age=settings.login_known_client_days * 86400,
+        path=LOGIN_PATH, httponly=True, samesite="strict", secure=settings.is_production,
+    )
 
 
 def _login_form(request: Request, *, next_path: str | None, status_code: int = 200, error: str | None = None,
@@ -59,9 +76,11 @@ def login(
                            error="Enter your username and password.")
     if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD or "\x00" in username:
         return _login_form(request, next_path=next_path, status_code=401, error="Incorrect username or password.")
+    # A browser without a valid device cookie is offered a new id, remembered only if it signs in.
+    device_id = devices.verified_device_id(request.cookies.get(DEVICE_COOKIE), settings) or devices.new_device_id()
     # Failures are returned, not raised, so the unit of work commits the failure record and audit event.
     result = auth.login(session=session, username=username, password=password,
-                        client_addr=client_address(request), settings=login_settings(settings))
+                        client_addr=client_address(request), settings=login_settings(settings), device_id=device_id)
     if result.throttled:
         minutes = settings.login_failure_window_seconds // 60
         return _login_form(request, next_path=next_path, status_code=429, username=username,
@@ -73,6 +92,7 @@ def login(
     response = redirect(request, next_path or "/")
     set_session_cookie(response, result.access_token, settings=settings)
     clear_login_cookie(response, settings=settings)
+    _set_device_cookie(response, device_id, settings)
     return response
 
 
