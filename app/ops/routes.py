@@ -1,10 +1,17 @@
-from fastapi import APIRouter
+"""Operations: liveness and readiness probes, Prometheus metrics (behind a bearer token when one is set)."""
+
+import hmac
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from app import migrations
+from app.config import get_settings
 from app.db import database
+from app.errors import Unauthorized
 from app.observability import metrics_text
+from app.security.deps import bearer_token
 
 router = APIRouter(tags=["operations"])
 
@@ -34,6 +41,18 @@ def readyz():
     return {"status": "ok", "database": "ok", "migration": current}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics():
+def metrics_allowed(request: Request, expected: str | None) -> bool:
+    """True when no METRICS_TOKEN is set, or the request's bearer token is it (compared in constant time)."""
+    if not expected:
+        return True
+    presented = bearer_token(request) or ""
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+@router.get("/metrics", summary="Prometheus metrics (a bearer token when METRICS_TOKEN is set)",
+            response_class=Response, responses={401: {"description": "METRICS_TOKEN is set and the bearer token "
+                                                                     "is missing or wrong"}})
+def metrics(request: Request):
+    if not metrics_allowed(request, get_settings().metrics_token):
+        raise Unauthorized("This metrics endpoint needs its bearer token")
     return Response(metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
