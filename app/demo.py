@@ -17,10 +17,10 @@ from app.users import service as users
 from app.users.models import User
 
 DEMO_USERS = (
-    ("admin", "admin", "admin-demo-password"),
+    ("admin", "admin", "harbour-lantern-demo"),
     ("alice", "analyst", "analyst-demo-password"),
     ("bob", "analyst", "analyst-demo-password"),
-    ("agent", "agent", "agent-demo-password"),
+    ("agent", "agent", "tireless-robot-demo"),
 )
 
 ACCOUNTS = [f"acct_{n:03d}" for n in range(1, 13)]

@@ -40,7 +40,7 @@ def issue_token(
     request: Request,
     session: DbSession,
     username: Annotated[str, Form(min_length=1, max_length=256, examples=["agent"]), AfterValidator(_no_nul)],
-    password: Annotated[str, Form(min_length=1, max_length=1024, examples=["agent-demo-password"])],
+    password: Annotated[str, Form(min_length=1, max_length=1024, examples=["tireless-robot-demo"])],
 ):
     # Failures return (not raise) so the unit of work commits the failure record and its audit event.
     result = service.login(

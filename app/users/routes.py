@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from app.db import DbSession
 from app.routing import ApiRoute
 from app.security.deps import Admin
+from app.security.passwords import WeakPassword
 from app.transactions.routes import AUTH_ERRORS, BAD_INPUT
 from app.users import service
 from app.users.schemas import PasswordReset, RoleChange, UserCreate, UserList, UserOut
@@ -58,5 +59,8 @@ def change_role(user_id: UserId, data: RoleChange, principal: Admin, session: Db
 @router.put("/{user_id}/password", response_model=UserOut, summary="Set a new password and revoke their tokens",
             responses={**AUTH_ERRORS, **BAD_INPUT, **NOT_FOUND})
 def reset_password(user_id: UserId, data: PasswordReset, principal: Admin, session: DbSession):
-    return UserOut.model_validate(service.reset_password(session=session, actor=principal.actor, user_id=user_id,
-                                                         password=data.password))
+    try:
+        user = service.reset_password(session=session, actor=principal.actor, user_id=user_id, password=data.password)
+    except WeakPassword as exc:  # the schema cannot see the username; the service can
+        raise service.password_refused(exc) from None
+    return UserOut.model_validate(user)

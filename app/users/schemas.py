@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from app.security.passwords import check_password_strength
 from app.users.service import validate_username
@@ -9,29 +9,25 @@ from app.users.service import validate_username
 Role = Literal["admin", "analyst", "agent"]
 
 
-class _Password(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    password: str
-
-    @field_validator("password")
-    @classmethod
-    def _strong(cls, value: str) -> str:
-        check_password_strength(value)
-        return value
-
-
-class UserCreate(_Password):
+class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"username": "dana", "role": "analyst", "password": "a-long-unique-passphrase"}]})
 
+    # username first: the password check reads it (a password may not contain it).
     username: str
     role: Role
+    password: str
 
     @field_validator("username")
     @classmethod
     def _username(cls, value: str) -> str:
         return validate_username(value)
+
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, value: str, info: ValidationInfo) -> str:
+        check_password_strength(value, username=info.data.get("username"))
+        return value
 
 
 class RoleChange(BaseModel):
@@ -40,8 +36,18 @@ class RoleChange(BaseModel):
     role: Role
 
 
-class PasswordReset(_Password):
+class PasswordReset(BaseModel):
+    """A new password; the service checks it against the user's name too."""
+
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"password": "another-long-passphrase"}]})
+
+    password: str
+
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, value: str) -> str:
+        check_password_strength(value)
+        return value
 
 
 class UserOut(BaseModel):

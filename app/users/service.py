@@ -5,6 +5,7 @@ audited with before/after. The last active admin cannot be disabled or demoted: 
 check runs with every active admin row locked, so two concurrent demotions serialize.
 """
 
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import Conflict, NotFound
-from app.security.passwords import check_password_strength, hash_password
+from app.security.passwords import WeakPassword, check_password_strength, hash_password
 from app.users.models import ROLES, User
 
 USERNAME_MAX = 64
@@ -22,6 +23,11 @@ def validate_username(username: str) -> str:
     if not username or len(username) > USERNAME_MAX or not username.isprintable() or username.strip() != username:
         raise ValueError(f"username must be 1-{USERNAME_MAX} printable characters without surrounding spaces")
     return username
+
+
+def password_refused(error: WeakPassword) -> RequestValidationError:
+    """A weak password as the 422 the API and the screens answer, naming the field."""
+    return RequestValidationError([{"loc": ("body", "password"), "msg": str(error), "type": "value_error"}])
 
 
 def get_by_username(*, session: Session, username: str) -> User | None:
@@ -34,7 +40,7 @@ def create(*, session: Session, actor: Actor, username: str, role: str, password
     validate_username(username)
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    check_password_strength(password)
+    check_password_strength(password, username=username)  # WeakPassword, a ValueError
     user = User(username=username, role=role, password_hash=hash_password(password), is_active=True, token_version=0)
     try:
         with session.begin_nested():
@@ -113,8 +119,8 @@ def change_role(*, session: Session, actor: Actor, user_id: int, role: str) -> U
 
 
 def reset_password(*, session: Session, actor: Actor, user_id: int, password: str) -> User:
-    """Set a new password; the user's existing sessions and tokens stop working."""
-    check_password_strength(password)
+    """Set a new password; the user's existing sessions and tokens stop working. WeakPassword if it is weak."""
     user = _locked(session, user_id, removes_admin=False)
+    check_password_strength(password, username=user.username)
     user.password_hash = hash_password(password)
     return _change(session, actor, user, "user.password_reset", {}, {"password_changed": True})

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db import DbSession
 from app.security.deps import Principal
+from app.security.passwords import WeakPassword
 from app.users import service as users
 from app.users.schemas import PasswordReset, RoleChange, UserCreate
 from app.web.admin_forms import apply_change
@@ -85,6 +86,10 @@ def reset_password(user_id: UserId, request: Request, session: DbSession, princi
                    password: Text = ""):
     def change() -> str:
         data = PasswordReset.model_validate({"password": password})
-        user = users.reset_password(session=session, actor=principal.actor, user_id=user_id, password=data.password)
+        try:
+            user = users.reset_password(session=session, actor=principal.actor, user_id=user_id,
+                                        password=data.password)
+        except WeakPassword as exc:  # it contains the username, which only the service knows
+            raise users.password_refused(exc) from None
         return f"New password set for {user.username}; their old sessions and tokens no longer work."
     return _act(request, session, principal, change)

@@ -20,10 +20,10 @@ def events(db, action: str) -> list[AuditEvent]:
 def test_admin_creates_a_user_who_can_then_sign_in(client, users):
     admin = users.create("admin")
     response = client.post("/api/users", json={"username": "carol", "role": "analyst",
-                                                "password": "carol-password-1"}, headers=bearer(users, admin))
+                                                "password": "copper-kettle-17"}, headers=bearer(users, admin))
     assert response.status_code == 201, response.text
     assert response.json()["role"] == "analyst" and response.json()["is_active"] is True
-    token = client.post("/auth/token", data={"username": "carol", "password": "carol-password-1"})
+    token = client.post("/auth/token", data={"username": "carol", "password": "copper-kettle-17"})
     assert token.status_code == 200
 
 
