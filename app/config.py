@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # May webhooks go to loopback, private and reserved addresses? Unset: only outside
     # production, where test and demo receivers run on 127.0.0.1 (app/webhooks/targets.py).
     webhook_private_targets: bool | None = None
+    # The deliveries screen warns when no webhook worker has been seen for this long.
+    webhook_worker_seen_minutes: int = Field(default=2, ge=1, le=24 * 60)
     # METRICS_TOKEN: when set, GET /metrics needs `Authorization: Bearer <token>` (app/ops/routes.py).
     metrics_token: str | None = None
 

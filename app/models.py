@@ -10,12 +10,12 @@ from app.settings.models import Setting
 from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
 from app.transactions.models import Transaction
 from app.users.models import LoginFailure, User
-from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookWorker
 
 __all__ = [
     "IdempotencyKey",
     "AmountRule", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase", "RevokedToken", "RiskScore", "Setting",
     "Transaction", "User",
     "BankEvent", "ReconciliationRowError", "ReconciliationRun", "ReconciliationUpload",
-    "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
+    "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WebhookWorker",
 ]

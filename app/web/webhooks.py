@@ -6,6 +6,7 @@ from fastapi import APIRouter, Form, Path, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.db import DbSession
 from app.errors import field_errors
 from app.security.deps import Principal
@@ -67,8 +68,9 @@ def deliveries_page(request: Request, session: DbSession, principal: BrowserAdmi
     status = request.query_params.get("status") or None
     if status not in (None, "pending", "delivered", "failed"):
         status = None
+    worker = webhooks.worker_status(session=session, seen_within_minutes=get_settings().webhook_worker_seen_minutes)
     return render(request, "webhooks/deliveries.html", {
-        "deliveries": webhooks.list_deliveries(session=session, status=status), "status": status,
+        "deliveries": webhooks.list_deliveries(session=session, status=status), "status": status, "worker": worker,
         "retried": request.query_params.get("retried"), "active_nav": "webhooks",
     }, principal=principal)
 

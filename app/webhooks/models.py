@@ -84,3 +84,19 @@ class WebhookAttempt(Base):
     worker: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_webhook_attempts_delivery_id_id", "delivery_id", "id"),)
+
+
+class WebhookWorker(Base):
+    """A delivery worker's heartbeat, one row per worker process, upserted as it polls.
+
+    Runtime bookkeeping, not audited state: a heartbeat changes no business record, so it
+    writes no audit event (the deliveries screen reads it to say whether a worker runs).
+    """
+
+    __tablename__ = "webhook_workers"
+
+    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

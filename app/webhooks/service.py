@@ -1,6 +1,6 @@
 """Webhook endpoints (admin), deliveries and manual retries; services flush only."""
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -8,7 +8,7 @@ from app.audit.service import Actor
 from app.errors import NotFound
 from app.webhooks import signing
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from app.webhooks.schemas import AttemptOut, DeliveryOut, EndpointCreate, EndpointCreated, EndpointOut
+from app.webhooks.schemas import AttemptOut, DeliveryOut, EndpointCreate, EndpointCreated, EndpointOut, WorkerStatus
 
 E = WebhookEndpoint.__table__.c
 D = WebhookDelivery.__table__.c
@@ -114,3 +114,20 @@ def retry(*, session: Session, actor: Actor, delivery_id: int) -> DeliveryOut:
     audit.record(session, actor=actor, action="webhook.delivery_retried", entity_type="webhook_delivery",
                  entity_id=delivery_id, after={"status": "pending", "attempts_so_far": row.attempt_count})
     return DeliveryOut(**session.execute(DELIVERY_ROWS.where(D.id == delivery_id)).one()._asdict())
+
+
+LATEST_WORKER = text(
+    "SELECT worker_id, last_seen_at, last_seen_at >= now() - make_interval(mins => :minutes) AS is_running,"
+    " greatest(0, extract(epoch FROM now() - last_seen_at))::int AS seconds_ago"
+    " FROM webhook_workers ORDER BY last_seen_at DESC LIMIT 1"
+)
+
+
+def worker_status(*, session: Session, seen_within_minutes: int) -> WorkerStatus:
+    """The most recently seen delivery worker, and whether that was within the last minutes given."""
+    # Compared with the database clock, the one the workers' heartbeats are written with.
+    row = session.execute(LATEST_WORKER, {"minutes": seen_within_minutes}).one_or_none()
+    if row is None:
+        return WorkerStatus(seen_within_minutes=seen_within_minutes)
+    return WorkerStatus(seen_within_minutes=seen_within_minutes, last_seen_at=row.last_seen_at,
+                        seconds_ago=row.seconds_ago, worker_id=row.worker_id, is_running=row.is_running)

@@ -6,6 +6,13 @@ workers never pick the same delivery, and no transaction stays open during HTTP 
 a worker that dies mid-delivery leaves the lease to run out and the delivery is retried
 (at-least-once; receivers deduplicate on webhook-id, which never changes on retries).
 Every attempt is recorded; failures back off exponentially with jitter up to max_attempts.
+
+One bad delivery never stops the worker: whatever an attempt raises (an unparsable URL
+stored before URLs were checked, a bad secret, anything) is recorded as that attempt's
+failure, and each outcome is committed as soon as it is known, so a crash loses at most
+the delivery in flight and a poison delivery backs off and ends `failed` like any other.
+Each worker also upserts its heartbeat row (`webhook_workers`) while it polls and
+delivers, so the deliveries screen can say when none is running.
 """
 
 import json
@@ -57,6 +64,19 @@ RECORD = text(
     WHERE id = :id AND attempt_count = :attempt_no
     """
 )
+HEARTBEAT = text(
+    """
+    INSERT INTO webhook_workers (worker_id, hostname, pid, started_at, last_seen_at)
+    VALUES (:worker_id, :hostname, :pid, :started_at, now())
+    ON CONFLICT (worker_id) DO UPDATE
+    SET hostname = EXCLUDED.hostname, pid = EXCLUDED.pid, started_at = EXCLUDED.started_at,
+        last_seen_at = EXCLUDED.last_seen_at
+    """
+)
+FORGET_GONE_WORKERS = text("DELETE FROM webhook_workers WHERE last_seen_at < now() - interval '7 days'")
+HEARTBEAT_SECONDS = 10.0  # at most one heartbeat write per worker this often (the screen's threshold is minutes)
+RETRY_AFTER_DATABASE_ERROR = 5.0  # seconds a running worker waits when the database fails it
+MAX_ERROR_CHARS = 300
 RELEASE = text(
     "UPDATE webhook_deliveries SET attempt_count = attempt_count - 1, next_attempt_at = now()"
     " WHERE id = :id AND attempt_count = :attempt_no"
@@ -96,6 +116,8 @@ class Worker:
         allow = self.config.allow_private_targets
         self.allow_private_targets = get_settings().allows_private_webhook_targets if allow is None else allow
         self._stop = threading.Event()
+        self.started_at = datetime.now(UTC)
+        self._last_heartbeat: float | None = None
         self.delivered = 0
         self.attempts = 0
 
@@ -108,23 +130,46 @@ class Worker:
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         with httpx.Client(timeout=self.config.timeout, follow_redirects=False) as client:
             while not self._stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                claimed = self._claim()
-                if not claimed:
+                try:
+                    claimed = self._claim()
+                    if not claimed:
+                        if once:
+                            break
+                        self._stop.wait(self.config.poll_interval)
+                        continue
+                    self._deliver(client, claimed, deadline)
+                except Exception:
+                    # Only the database can fail here (attempts catch everything): a long-running
+                    # worker waits and polls again; what it had claimed is retried when the lease ends.
                     if once:
-                        break
-                    self._stop.wait(self.config.poll_interval)
-                    continue
-                results = []
-                for index, delivery in enumerate(claimed):
-                    if self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
-                        self._release(claimed[index:])
-                        break
-                    results.append(self._attempt(client, delivery))
-                self._record(results)
+                        raise
+                    self._last_heartbeat = None  # its transaction may not have committed
+                    log.exception("webhook worker: database error, polling again shortly")
+                    self._stop.wait(max(self.config.poll_interval, RETRY_AFTER_DATABASE_ERROR))
         return self.delivered
+
+    def _deliver(self, client: httpx.Client, claimed: list, deadline: float | None) -> None:
+        for index, delivery in enumerate(claimed):
+            if self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+                self._release(claimed[index:])
+                return
+            # Recorded at once, not at the end of the batch: a later failure cannot lose it.
+            self._record(self._attempt(client, delivery))
+
+    def _heartbeat(self, session) -> None:
+        """Upsert this worker's row, at most every HEARTBEAT_SECONDS (in the caller's transaction)."""
+        now = time.monotonic()
+        if self._last_heartbeat is not None and now - self._last_heartbeat < HEARTBEAT_SECONDS:
+            return
+        if self._last_heartbeat is None:
+            session.execute(FORGET_GONE_WORKERS)
+        session.execute(HEARTBEAT, {"worker_id": self.name[:64], "hostname": socket.gethostname()[:255],
+                                    "pid": os.getpid(), "started_at": self.started_at})
+        self._last_heartbeat = now
 
     def _claim(self) -> list:
         with database.session() as session:
+            self._heartbeat(session)
             rows = session.execute(CLAIM, {"batch": self.config.batch, "lease": self.config.lease_seconds}).all()
             session.commit()
         return rows
@@ -136,25 +181,14 @@ class Worker:
             session.commit()
 
     def _attempt(self, client: httpx.Client, delivery) -> dict:
-        """POST one signed delivery; the attempt's record and the delivery's next state."""
-        body = body_of(delivery)
-        headers = signing.headers(delivery.secret, delivery.message_id, int(time.time()), body)
+        """Try one delivery; the attempt's record and the delivery's next state (never raises)."""
         started_at = datetime.now(UTC)
         started = time.perf_counter()
-        status_code, error = None, None
         try:
-            target = targets.resolve(delivery.url, allow_private=self.allow_private_targets)
-            response = client.post(target.url, content=body, headers={**headers, **target.headers},
-                                   extensions=target.extensions)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except httpx.TimeoutException:
-            error = f"timed out after {self.config.timeout:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        except targets.TargetError as exc:
-            error = str(exc)[:500]
+            status_code, error = self._post(client, delivery)
+        except Exception as exc:  # one delivery, whatever it raises, must not stop the others
+            status_code, error = None, _short(f"{type(exc).__name__}: {exc}")
+            log.warning("webhook delivery raised", exc_info=True, extra={"delivery_id": delivery.id})
         self.attempts += 1
         if error is None:
             status, retry_in = "delivered", 0.0
@@ -172,10 +206,33 @@ class Worker:
             "worker": self.name[:64], "status": status, "retry_in": retry_in,
         }
 
-    def _record(self, results: list[dict]) -> None:
-        # One commit per claimed batch: a crash before it only means those are delivered again.
-        if not results:
-            return
+    def _post(self, client: httpx.Client, delivery) -> tuple[int | None, str | None]:
+        """POST one signed delivery: (status code, error), the error None on a 2xx answer."""
+        body = body_of(delivery)
+        headers = signing.headers(delivery.secret, delivery.message_id, int(time.time()), body)
+        try:
+            target = targets.resolve(delivery.url, allow_private=self.allow_private_targets)
+            response = client.post(target.url, content=body, headers={**headers, **target.headers},
+                                   extensions=target.extensions)
+        except httpx.TimeoutException:
+            return None, f"timed out after {self.config.timeout:g} s"
+        except httpx.HTTPError as exc:
+            return None, _short(f"{type(exc).__name__}: {exc}")
+        except targets.TargetError as exc:
+            return None, _short(str(exc))
+        if not 200 <= response.status_code < 300:
+            return response.status_code, f"HTTP {response.status_code}"
+        return response.status_code, None
+
+    def _record(self, result: dict) -> None:
+        """Commit one attempt and its delivery's next state (and, when due, the heartbeat)."""
         with database.session() as session:
-            session.execute(RECORD, results)
+            session.execute(RECORD, result)
+            self._heartbeat(session)
             session.commit()
+
+
+def _short(message: str) -> str:
+    """An error fit to store and show: printable (PostgreSQL text cannot hold NUL), and short."""
+    message = "".join(c if c.isprintable() else "?" for c in message)
+    return message if len(message) <= MAX_ERROR_CHARS else message[:MAX_ERROR_CHARS - 1] + "…"

@@ -44,6 +44,7 @@ def test_deliveries_show_attempts_and_an_admin_retries_one(page: Page, users, db
     Worker(WorkerConfig(timeout=0.5)).run(once=True)
 
     page.get_by_role("link", name="Deliveries →").click()
+    expect(page.get_by_role("status").filter(has_text="Delivery worker last seen")).to_be_visible()
     row = page.locator("tbody tr").first
     expect(row).to_contain_text("case.opened")
     expect(row).to_contain_text("failed")
@@ -53,3 +54,34 @@ def test_deliveries_show_attempts_and_an_admin_retries_one(page: Page, users, db
     row.get_by_role("button", name=re.compile("Retry delivery")).click()
     expect(page.get_by_text(re.compile(r"Delivery #\d+ queued for another attempt"))).to_be_visible()
     expect(page.locator("tbody tr").first).to_contain_text("pending")
+
+
+def test_the_deliveries_screen_says_plainly_when_no_worker_is_running(page: Page, users, db):
+    users.create("admin", username="root")
+    login(page, "root")
+    page.goto("/webhooks")
+    page.get_by_label("URL").fill("https://hooks.example.com/riskdesk")
+    page.get_by_label("case.opened").check()
+    page.get_by_role("button", name="Create endpoint").click()
+    flagged_case(db, "pay-waiting")
+
+    page.get_by_role("link", name="Deliveries →").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("No delivery worker has been seen in the last 2 minutes; deliveries are waiting.")
+    expect(alert.locator("code")).to_have_text("python -m app worker")
+    expect(page.locator("tbody tr").first).to_contain_text("pending")
+    shot(page, "webhooks-no-worker")
+
+
+def test_a_url_the_worker_could_not_parse_is_refused_on_the_screen(page: Page, users, db):
+    users.create("admin", username="root")
+    login(page, "root")
+    page.goto("/webhooks")
+    page.get_by_label("URL").fill("https://exam\u00adple.com/hook")
+    page.get_by_label("case.opened").check()
+    page.get_by_role("button", name="Create endpoint").click()
+    url = page.get_by_label("URL")
+    expect(url).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#err-url")).to_contain_text("must be an http or https URL without spaces or invisible characters")
+    expect(page.get_by_role("region", name="Endpoints")).to_contain_text("No endpoints registered")
+    shot(page, "webhooks-bad-url")

@@ -37,7 +37,7 @@ def receiver() -> Iterator[Receiver]:
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             time.sleep(state["receiver"].delay)
             status = state["receiver"].handle({k.lower(): v for k, v in self.headers.items()}, body)

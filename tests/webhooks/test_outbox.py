@@ -4,7 +4,6 @@ import pytest
 from sqlalchemy import text
 
 from app.audit.service import Actor
-from app.errors import Conflict
 from app.transactions import service as transactions
 from app.transactions.schemas import SettlementRequest
 from tests.webhooks.conftest import register, rows

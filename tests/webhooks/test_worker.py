@@ -85,7 +85,7 @@ def test_a_delivery_gives_up_after_max_attempts_and_an_admin_can_retry_it(
     register(client, admin_headers, receiver.url)
     receiver.fail_first = 10**6
     settle_many(desk, 1)
-    db.execute(text("UPDATE webhook_deliveries SET max_attempts = 2")); db.commit()  # noqa: E702
+    db.execute(text("UPDATE webhook_deliveries SET max_attempts = 2")); db.commit()
     run_until(Worker(FAST), lambda: rows(db, "SELECT id FROM webhook_deliveries WHERE status = 'failed'"))
     [delivery] = rows(db, "SELECT id, attempt_count FROM webhook_deliveries")
     assert delivery.attempt_count == 2 and len(receiver.requests) == 2
