@@ -22,7 +22,10 @@ from app.transactions.models import Transaction
 from app.users.models import User
 from tests.conftest import ROOT, tx_payload
 from tests.security.conftest import pinned_test_database  # noqa: F401  (autouse: see its docstring)
-from tests.webhooks.conftest import receiver, register, rows  # noqa: F401  (receiver is a fixture)
+from tests.webhooks import conftest as webhooks
+from tests.webhooks.conftest import register, rows
+
+receiver = webhooks.receiver  # the real HTTP receiver fixture, shared with tests/webhooks
 
 STRONG_KEY = "k" * 48
 START_SECONDS = 120
@@ -149,7 +152,7 @@ def test_run_in_production_seeds_nothing_and_runs_no_worker(client, users, recei
 def test_run_in_production_with_an_unsafe_key_exits_before_touching_the_database(db, database_url, secret_key):
     env = run_env(database_url, "production", **({"SECRET_KEY": secret_key} if secret_key else {}))
 
-    result = subprocess.run(run_command(free_port()), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(run_command(free_port()), check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
@@ -164,7 +167,7 @@ def test_run_in_production_without_database_url_starts_no_embedded_postgres(tmp_
     env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": STRONG_KEY, "EMBEDDED_PG_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
 
-    result = subprocess.run(run_command(free_port()), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(run_command(free_port()), check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
@@ -215,7 +218,7 @@ def test_run_sh_passes_host_and_port_to_the_app_and_installs_no_extra(script_che
 
 def test_test_sh_installs_the_test_extra_and_passes_its_arguments_to_pytest(script_checkout, tmp_path):
     env = {**os.environ, "CHROMIUM_PATH": sys.executable}  # any executable: no apt-get here
-    result = subprocess.run(["bash", str(script_checkout / "scripts" / "test.sh"), "--version"], cwd=tmp_path,
+    result = subprocess.run(["bash", str(script_checkout / "scripts" / "test.sh"), "--version"], check=False, cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr
