@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import api_throughput as harness  # noqa: E402  embedded PostgreSQL, processes, clean-up
+import api_throughput as harness  # embedded PostgreSQL, processes, clean-up
 
 HOST = harness.HOST
 PASSWORD = "correct-horse-battery"  # meets the old rule (length) and the new one (zxcvbn)
@@ -56,10 +56,9 @@ def start_app(res: harness.Resources, app_root: Path, env: dict, out: Path) -> i
     port = harness.free_port()
     args = [str(harness.PYTHON), "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port),
             "--workers", "1", "--no-proxy-headers", "--log-level", "warning"]
-    log_file = open(out / "login_throttle_app.log", "wb")
-    proc = subprocess.Popen(args, cwd=app_root, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    log_file.close()
+    with open(out / "login_throttle_app.log", "wb") as log_file:
+        proc = subprocess.Popen(args, cwd=app_root, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     res.processes.append(("app", proc))
     harness.wait_healthy(port, proc, "app")
     return port
