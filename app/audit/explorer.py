@@ -53,10 +53,16 @@ KNOWN_ACTIONS = (
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
-    # A datetime-local field has no zone; the explorer shows and takes UTC.
+    # A datetime-local field has no zone; the explorer shows and takes UTC. An offset is
+    # applied here: PostgreSQL refuses offsets past ±15:59 that Python accepts (up to ±23:59).
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC time
+        raise ValueError("must be a time between years 1 and 9999 in UTC") from None
 
 
 class AuditFilter(BaseModel):

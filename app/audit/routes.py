@@ -18,6 +18,20 @@ from app.transactions.routes import AUTH_ERRORS
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=ApiRoute)
 BAD_FILTER = {422: {"description": "Invalid filter; each error names its field"}}
+# The filters are parsed from the query string by hand (blank means "any"), so FastAPI cannot
+# see them; they are documented here, from the model that parses them.
+def _query_schema(schema: dict) -> dict:
+    # "absent" is how a query string says None: document the value's own type only.
+    choices = [choice for choice in schema.get("anyOf", ()) if choice.get("type") != "null"]
+    return choices[0] if len(choices) == 1 else {k: v for k, v in schema.items() if k != "title"}
+
+
+FILTER_PARAMETERS = {"parameters": [
+    {"name": name, "in": "query", "required": False, "schema": _query_schema(schema)}
+    for name, schema in AuditQuery.model_json_schema()["properties"].items()
+]}
+EXPORT_FILTER_PARAMETERS = {"parameters": [p for p in FILTER_PARAMETERS["parameters"]
+                                           if p["name"] not in ("cursor", "limit")]}
 
 
 class AuditEventOut(BaseModel):
@@ -74,7 +88,7 @@ def csv_download(session: Session, principal: Principal, filters: AuditFilter) -
 
 
 @router.get("/events", response_model=AuditPage, summary="Audit events, newest first (keyset pagination)",
-            responses={**AUTH_ERRORS, **BAD_FILTER})
+            responses={**AUTH_ERRORS, **BAD_FILTER}, openapi_extra=FILTER_PARAMETERS)
 def list_events(request: Request, principal: Admin, session: DbSession):
     query = parse_or_refuse(request)
     items, next_cursor = explorer.list_page(session=session, query=query)
@@ -82,7 +96,8 @@ def list_events(request: Request, principal: Admin, session: DbSession):
 
 
 @router.get("/export.csv", summary="Every event matching the filters as CSV, oldest first, streamed",
-            response_class=StreamingResponse, responses={**AUTH_ERRORS, **BAD_FILTER})
+            response_class=StreamingResponse, responses={**AUTH_ERRORS, **BAD_FILTER},
+            openapi_extra=EXPORT_FILTER_PARAMETERS)
 def export_events(request: Request, principal: Admin, session: DbSession):
     return csv_download(session, principal, parse_or_refuse(request).filters())
 

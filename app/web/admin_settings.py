@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Path, Request
 from sqlalchemy.orm import Session
 
 from app.db import DbSession
+from app.querytext import QueryText
 from app.security.deps import Principal
 from app.settings import service
 from app.settings.routes import current, validated_rule
@@ -71,8 +72,8 @@ def save_amount_rule(request: Request, session: DbSession, principal: BrowserAdm
 
 
 @router.post("/admin/settings/amount-rules/{currency}/delete")
-def remove_amount_rule(currency: Annotated[str, Path(min_length=3, max_length=3)], request: Request, session: DbSession,
-                       principal: BrowserAdmin):
+def remove_amount_rule(currency: Annotated[QueryText, Path(min_length=3, max_length=3)], request: Request,
+                       session: DbSession, principal: BrowserAdmin):
     def change() -> str:
         service.remove_amount_rule(session=session, actor=principal.actor, currency=currency)
         return f"Amount rule for {currency} removed."

@@ -81,3 +81,18 @@ def test_exported_file_defuses_whitespace_and_full_width_formulas(client, admin_
     response = client.get("/api/audit/export.csv", params={"actor": "alice"}, headers=admin_headers)
     exported = list(csv.DictReader(io.StringIO(response.text, newline="")))
     assert [row["reason"] for row in exported] == ["'" + reason for reason in reasons]
+
+
+@pytest.mark.parametrize("path", ["/api/audit/events", "/api/audit/export.csv"])
+def test_a_time_offset_postgresql_refuses_is_applied_not_a_500(client, admin_headers, path):
+    # Python takes offsets up to ±23:59, PostgreSQL only up to ±15:59: the filter is converted to UTC first.
+    response = client.get(path, params={"since": "2000-01-01T00:00:00+16:00", "until": "2000-01-02T00:00-23:30"},
+                          headers=admin_headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+16:00", "9999-12-31T23:59:59-23:00"])
+def test_a_time_outside_utc_years_1_to_9999_is_a_422_naming_the_field(client, admin_headers, value):
+    response = client.get("/api/audit/events", params={"since": value}, headers=admin_headers)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["detail"]] == ["since"]
