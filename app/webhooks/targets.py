@@ -23,8 +23,8 @@ production, where receivers run on 127.0.0.1):
   changes between the check and the connection cannot point it elsewhere.
 
 An IPv6 address that carries an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4,
-Teredo, ISATAP) reaches that IPv4 host through a translator or tunnel, so it is judged by
-the IPv4 address it embeds.
+Teredo, ISATAP) reaches that IPv4 host through a translator or tunnel, so the IPv4 address
+it embeds must be public too (both of Teredo's: server and client).
 """
 
 
@@ -160,8 +160,13 @@ def _is_public(address: Address) -> bool:
         carried = _carried_ipv4(address)
         if carried:
             # Judged by where it leads (Python's is_global calls 64:ff9b::7f00:1 and ::127.0.0.1
-            # global): public exactly when every IPv4 address it carries is.
-            return all(_is_public(ipv4) for ipv4 in carried)
+            # global): every IPv4 address it carries must be public. An IPv4-mapped address is
+            # that IPv4 address; the others must also pass the IPv6 rules, which keep Teredo
+            # (2001::/32, inside Python's non-global 2001::/23) blocked whatever it carries.
+            carries_public = all(_is_public(ipv4) for ipv4 in carried)
+            if address.ipv4_mapped is not None:
+                return carries_public
+            return carries_public and address.is_global and not address.is_multicast
         isatap = _isatap_ipv4(address)
         if isatap is not None and not _is_public(isatap):
             return False

@@ -33,9 +33,9 @@ EMBEDDING_NOT_PUBLIC = [
     "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo: client 127.0.0.1 (last 32 bits inverted)
     "2001:0:a00:1:8000:63bf:f7f7:f7f7",  # Teredo: server 10.0.0.1, client 8.8.8.8
     "2606:4700::5efe:7f00:1",  # ISATAP interface id carrying 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo stays blocked even carrying public addresses
 ]
-EMBEDDING_PUBLIC = ["64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8",
-                    "2001:0:4136:e378:8000:63bf:f7f7:f7f7"]  # Teredo: server 65.54.227.120, client 8.8.8.8
+EMBEDDING_PUBLIC = ["64:ff9b::808:808", "::ffff:8.8.8.8"]
 
 
 def url_for(host: str) -> str:
