@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from app.config import get_settings
 # is_unavailable: the API's own rule for "database down" (503 rather than 500), shared on purpose.
 from app.errors import DomainError, Unauthorized, is_unavailable, field_errors
-from app.web.session import LOGIN_PATH, SESSION_COOKIE, clear_session_cookie
+from app.web.session import LOGIN_PATH, clear_session_cookie, session_cookie_name
 from app.web.templating import is_htmx, render
 
 log = logging.getLogger("riskdesk.web")
@@ -68,8 +68,9 @@ def login_redirect(request: Request) -> Response:
     response = redirect(request, LOGIN_PATH + (f"?next={quote(back, safe='/')}" if back else ""))
     if is_htmx(request):
         response.status_code = 401  # htmx follows HX-Redirect whatever the status
-    if SESSION_COOKIE in request.cookies:
-        clear_session_cookie(response, settings=get_settings())
+    settings = get_settings()
+    if session_cookie_name(settings) in request.cookies:
+        clear_session_cookie(response, settings=settings)
     return response
 
 

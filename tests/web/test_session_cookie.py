@@ -63,3 +63,15 @@ def test_production_reads_the_session_only_from_the_host_prefixed_cookie(monkeyp
     assert found is not None and found.user_id == 7
     # A bare-named cookie (plantable by a sibling subdomain or over http) is not a session in production.
     assert web_session.session_principal(_request(f"{SESSION_COOKIE}={token}")) is None
+
+
+def test_production_login_redirect_clears_a_stale_host_prefixed_cookie(monkeypatch):
+    from app.web import errors
+
+    monkeypatch.setattr(errors, "get_settings", lambda: PRODUCTION)
+    request = Request({"type": "http", "method": "GET", "path": "/", "query_string": b"", "scheme": "https",
+                       "server": ("riskdesk.example", 443),
+                       "headers": [(b"cookie", f"{HOST_SESSION_COOKIE}=expired".encode())]})
+    [header] = errors.login_redirect(request).headers.getlist("set-cookie")
+    name, attrs = attributes(header)
+    assert name == HOST_SESSION_COOKIE and "max-age=0" in attrs
