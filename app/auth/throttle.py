@@ -203,8 +203,10 @@ def record_success(session: Session, *, reservation: Reservation, device_id: str
         LoginFailure.known_client == reservation.known_client if reservation.known_client is not None
         else (LoginFailure.known_client.is_(None) & (LoginFailure.client_addr == reservation.client_addr))
     )
+    # Failed rows only: a concurrent attempt's pending reservation stays counted.
     session.execute(delete(LoginFailure).where(
-        LoginFailure.username == username, or_(LoginFailure.id == reservation.attempt_id, same_allowance),
+        LoginFailure.username == username,
+        or_(LoginFailure.id == reservation.attempt_id, same_allowance & (LoginFailure.state == AttemptState.FAILED)),
     ))
     keys = client_keys(client_addr=reservation.client_addr, device_id=device_id, settings=settings)
     if keys:

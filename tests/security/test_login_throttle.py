@@ -131,13 +131,13 @@ def test_a_known_client_forgotten_after_its_days_is_a_stranger_again(login_from,
 
 def test_fifty_throttled_attempts_write_one_audit_event_and_count_fifty(login_from, users, db):
     users.create("agent", username="alice")
-    lock_out_strangers(login_from, "alice")  # the first refusal
     before = refused_metric("user")
+    lock_out_strangers(login_from, "alice")  # five failures, then the first refusal
 
     for _ in range(49):
         assert login_from(STRANGER, "alice", WRONG).status_code == 429
 
-    assert refused_metric("user") - before == 49
+    assert refused_metric("user") - before == 50
     [event] = throttled_events(db)
     assert (event.entity_type, event.entity_id) == ("user", "alice")
     assert event.after["scope"] == "user" and event.after["refused_so_far"] == 1
