@@ -33,6 +33,8 @@ def test_docs_render_every_operation_offline_under_the_csp(page: Page, live_serv
     expect(create.first).to_be_visible()
     expect(page.locator(".opblock-summary-path[data-path='/transactions/batch']")).to_have_count(1)
     assert page.locator(".opblock").count() > 20
+    if SCREENSHOT_DIR:
+        page.screenshot(path=os.path.join(SCREENSHOT_DIR, "docs-1366.png"))
 
     # Open an operation and call it from the page: the request goes to the app (connect-src 'self').
     health = page.locator(".opblock-get").filter(has=page.locator(".opblock-summary-path[data-path='/healthz']"))
@@ -42,7 +44,14 @@ def test_docs_render_every_operation_offline_under_the_csp(page: Page, live_serv
     expect(health.locator(".live-responses-table tr.response .response-col_status")).to_have_text("200")
     expect(health.locator(".live-responses-table")).to_contain_text('"status": "ok"')
 
+    # A request body with its example and schema renders too (highlighted code, model tree).
+    create.first.locator(".opblock-summary-control").click()
+    expect(create.first.locator(".body-param__example")).to_contain_text('"account_id"')
+    create.first.locator(".opblock-section-request-body").get_by_role("tab", name="Schema").click()
+    expect(create.first.locator(".opblock-section-request-body .model-box")).to_contain_text("TransactionCreate")
+
     if SCREENSHOT_DIR:
-        page.screenshot(path=os.path.join(SCREENSHOT_DIR, "docs-1366.png"), full_page=False)
+        create.first.scroll_into_view_if_needed()
+        page.screenshot(path=os.path.join(SCREENSHOT_DIR, "docs-1366-operation.png"))
     assert foreign == []
     # The page fixture fails the test on any CSP violation or console error.
