@@ -41,7 +41,7 @@ def principal_from_session_token(token: str | None, settings: Settings) -> Princ
     if not token:
         return None
     try:
-        claims = tokens.decode(token, key=session_key(settings))
+        claims = tokens.decode(token, key=session_key(settings), max_lifetime=tokens.max_lifetime_seconds(settings))
     except tokens.InvalidToken:
         return None
     return Principal(

@@ -24,7 +24,7 @@ from pydantic import (
     ValidationError,
 )
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.querytext import refuse_unstorable
 
 ALGORITHM = "HS256"
@@ -102,9 +102,9 @@ def issue(
     return jwt.encode(claims, key, algorithm=ALGORITHM), ttl_seconds
 
 
-def max_lifetime_seconds() -> int:
+def max_lifetime_seconds(settings: Settings | None = None) -> int:
     """The longest lifetime the app issues: an API token or a browser session, whichever is longer."""
-    settings = get_settings()
+    settings = settings or get_settings()
     return max(settings.access_token_minutes, settings.browser_session_minutes) * 60
 
 
