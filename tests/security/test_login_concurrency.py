@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -25,34 +26,50 @@ WRONG = "wrong-password-123"
 CLIENTS = 40
 
 
-@pytest.fixture(scope="module")
-def socket_address_server(database_url) -> Iterator[str]:
-    """A real uvicorn serving the app as `python -m app run` does: client addresses from the socket only."""
+@contextmanager
+def serving(database_url: str, *uvicorn_flags: str) -> Iterator[str]:
+    """A real uvicorn serving the app against the test database, started with `uvicorn_flags`."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", "LOG_LEVEL": "WARNING"}
+    env.pop("FORWARDED_ALLOW_IPS", None)  # uvicorn's own default: trust only a proxy on 127.0.0.1
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--no-proxy-headers", "--log-level", "warning"],
+         *uvicorn_flags, "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.1)
-    yield base_url
-    process.terminate()
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def socket_address_server(database_url) -> Iterator[str]:
+    """Served as `python -m app run` serves it: proxy headers off, client addresses from the socket only."""
+    with serving(database_url, "--no-proxy-headers") as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def procfile_server(database_url) -> Iterator[str]:
+    """Served as the Procfile's `web` serves it: proxy headers from the configured proxy (default 127.0.0.1) only."""
+    with serving(database_url, "--proxy-headers") as base_url:
+        yield base_url
 
 
 def client_from(base_url: str, source: str) -> httpx.Client:
@@ -88,14 +105,29 @@ def test_forty_simultaneous_wrong_passwords_from_forty_addresses_check_at_most_f
     assert db.scalar(select(func.count()).where(AuditEvent.action == "auth.login_throttled")) <= 1
 
 
-def test_a_forwarded_for_header_does_not_change_the_address_the_throttle_counts(socket_address_server, db):
-    limit = get_settings().login_max_failures_per_address
-    db.add_all(LoginFailure(username=f"guess{n}", client_addr="127.0.0.1") for n in range(limit))
+FORWARDED = {"X-Forwarded-For": "198.51.100.23", "X-Real-IP": "198.51.100.23", "Forwarded": "for=198.51.100.23"}
+
+
+def throttle_address(db, address: str) -> None:
+    db.add_all(LoginFailure(username=f"guess{n}", client_addr=address)
+               for n in range(get_settings().login_max_failures_per_address))
     db.commit()
 
-    with client_from(socket_address_server, "127.0.0.1") as http:
-        response = http.post("/auth/token", data={"username": "someone", "password": WRONG},
-                             headers={"X-Forwarded-For": "198.51.100.23", "X-Real-IP": "198.51.100.23",
-                                      "Forwarded": "for=198.51.100.23"})
+
+@pytest.mark.parametrize("source", ["127.0.0.1", "127.0.0.2"])
+def test_forwarded_headers_do_not_change_the_address_the_throttle_counts(socket_address_server, db, source):
+    throttle_address(db, source)
+
+    with client_from(socket_address_server, source) as http:
+        response = http.post("/auth/token", data={"username": "someone", "password": WRONG}, headers=FORWARDED)
+
+    assert response.status_code == 429, response.text
+
+
+def test_with_proxy_headers_on_only_the_configured_proxy_is_believed(procfile_server, db):
+    throttle_address(db, "127.0.0.2")
+
+    with client_from(procfile_server, "127.0.0.2") as http:  # not the proxy: its header is ignored
+        response = http.post("/auth/token", data={"username": "someone", "password": WRONG}, headers=FORWARDED)
 
     assert response.status_code == 429, response.text
