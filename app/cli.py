@@ -163,7 +163,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from app.observability import configure_logging
     from app.webhooks.worker import Worker, WorkerConfig
 
-    configure_logging(get_settings().log_level)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        check_production_safety(settings)  # never an embedded PostgreSQL or a weak key in production
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _connect()
     worker = Worker(WorkerConfig(batch=args.batch, timeout=args.timeout, backoff_base=args.backoff_base,
                                  poll_interval=args.poll_interval))

@@ -174,6 +174,21 @@ def test_run_in_production_without_database_url_starts_no_embedded_postgres(tmp_
     assert not data_dir.exists()
 
 
+def test_worker_in_production_without_database_url_starts_no_embedded_postgres(tmp_path):
+    data_dir = tmp_path / "pgdata"
+    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": STRONG_KEY, "EMBEDDED_PG_DIR": str(data_dir)}
+    env.pop("DATABASE_URL", None)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "worker", "--once"],
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+    assert not data_dir.exists()
+
+
 # --- scripts/run.sh and scripts/test.sh pass the caller's arguments through -----------
 
 
