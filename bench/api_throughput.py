@@ -36,7 +36,7 @@ if not PYTHON.exists():
     PYTHON = Path(sys.executable)
 HOST = "127.0.0.1"
 AGENT = "bench-agent"
-AGENT_PASSWORD = "bench-agent-password-1"
+AGENT_PASSWORD = "quartz-meadow-ferry-41"
 SEED_PREFIX = "seed-"
 TARGET_RATIO = 0.80
 TARGET_BATCH_TPS = 10_000

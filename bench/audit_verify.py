@@ -32,7 +32,7 @@ ROOT = harness.ROOT
 sys.path.insert(0, str(ROOT))
 HOST = harness.HOST
 log = harness.log
-ADMIN, ADMIN_PASSWORD = "bench-admin", "bench-admin-password-1"
+ADMIN, ADMIN_PASSWORD = "bench-admin", "velvet-orbit-kiln-58"
 TARGET_VERIFY_SECONDS = 20.0
 
 # Realistic mix: agents post most events, analysts and admins fewer; JSON before/after.

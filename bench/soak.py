@@ -43,7 +43,7 @@ from api_throughput import (  # noqa: E402 - the shared bench harness
     BENCH, HOST, PYTHON, ROOT, begin_run, close_resources, log, run_cli, start_database, start_server,
 )
 
-PASSWORD = "soak-password-1"
+PASSWORD = "granite-pelican-rowboat-9"
 CURRENCIES = ("USD", "EUR", "GBP")
 
 
