@@ -50,6 +50,24 @@ def _cleanup_sql() -> str:
 CLEANUP_SQL = _cleanup_sql()
 
 
+# Markers by place, so a new file in these folders is marked without remembering to.
+_MARKERS_BY_PATH = {
+    "tests/browser/": "browser",
+    "tests/faults/": "faults",
+    "tests/test_packaging.py": "slow",
+    "tests/test_run_command.py": "slow",
+    "tests/test_embedded_pg.py": "slow",
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        path = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        for prefix, marker in _MARKERS_BY_PATH.items():
+            if path.startswith(prefix):
+                item.add_marker(marker)
+
+
 def _server_admin_url() -> str:
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
