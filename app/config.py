@@ -50,10 +50,19 @@ class Settings(BaseSettings):
     webhook_worker_seen_minutes: int = Field(default=2, ge=1, le=24 * 60)
     # METRICS_TOKEN: when set, GET /metrics needs `Authorization: Bearer <token>` (app/ops/routes.py).
     metrics_token: str | None = None
+    # Argon2id cost. "standard" is argon2-cffi's default (RFC 9106's low-memory profile:
+    # t=3, m=64 MiB, p=4); "fast" (t=1, m=1 MiB, p=1) is for the test suite, where most of
+    # the time went into hashing fixtures' passwords, and is refused in production.
+    # Unset: "fast" when APP_ENV=test, else "standard".
+    password_hash_profile: Literal["standard", "fast"] | None = None
 
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def hash_profile(self) -> str:
+        return self.password_hash_profile or ("fast" if self.app_env == "test" else "standard")
 
     @property
     def allows_private_webhook_targets(self) -> bool:
@@ -84,6 +93,8 @@ def check_production_safety(settings: Settings) -> None:
         )
     if not settings.database_url:
         raise ConfigError("DATABASE_URL must be set when APP_ENV=production")
+    if settings.hash_profile != "standard":
+        raise ConfigError("PASSWORD_HASH_PROFILE must be standard when APP_ENV=production")
 
 
 @lru_cache

@@ -24,6 +24,8 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("APP_ENV", "test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# APP_ENV=test also means Argon2id at test strength (app/config.py, hash_profile): full
+# strength spent most of the suite's time hashing fixtures' passwords.
 
 from app.audit.service import Actor  # noqa: E402
 from app.config import get_settings  # noqa: E402

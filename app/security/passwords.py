@@ -7,14 +7,19 @@ contain the username.
 """
 
 import threading
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
-_hasher = PasswordHasher()
-# A real hash to verify against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = _hasher.hash("riskdesk-timing-equaliser")
+from app.config import get_settings
+
+# Every stored hash carries its own parameters, so either profile verifies the other's.
+_PROFILES = {
+    "standard": {},
+    "fast": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+}
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
@@ -31,14 +36,23 @@ class WeakPassword(ValueError):
     """The password does not meet the strength rule; the message says why, for a person."""
 
 
+@cache
+def _hasher() -> tuple[PasswordHasher, str]:
+    """The hasher of the configured profile, and a real hash to verify against when the
+    user does not exist, so timing does not tell."""
+    hasher = PasswordHasher(**_PROFILES[get_settings().hash_profile])
+    return hasher, hasher.hash("riskdesk-timing-equaliser")
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher()[0].hash(password)
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     """True when password matches; always spends the same work, known user or not."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        hasher, dummy_hash = _hasher()
+        return hasher.verify(password_hash or dummy_hash, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
