@@ -9,11 +9,12 @@ from changing under ordinary roles; a full run remains the authority and is one 
 
 import time
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit import chain
 from app.audit.models import AuditVerification
-from app.audit.service import ChainStatus, verify_chain
+from app.audit.service import ChainStatus
 
 
 def latest(*, session: Session) -> AuditVerification | None:
@@ -30,27 +31,26 @@ def _last_passing(session: Session) -> AuditVerification | None:
 
 
 def run(*, session: Session, verified_by: str, full: bool = True) -> tuple[ChainStatus, AuditVerification]:
-    """Verify the chain (all of it, or what is new since the last passing run) and keep the result."""
+    """Verify the chain (all of it, or what is new since the last passing run) and keep the result.
+
+    Hashes are recomputed in Python (app/audit/chain.py), not by the database's functions.
+    """
     started = time.monotonic()
     anchor = None if full else _last_passing(session)
-    if anchor is None:
-        status = verify_chain(session)
+    conn = session.connection()
+    if anchor is None or anchor.last_verified_id is None or anchor.last_hash is None:
+        anchor = None
+        status = chain.verify(conn)
         total = status.events
     else:
-        status = verify_chain(session, after_id=anchor.last_verified_id, start_hash=anchor.last_hash)
+        status = chain.verify(conn, after_id=anchor.last_verified_id, start_hash=anchor.last_hash)
         total = anchor.events + status.events
-    last_hash = anchor.last_hash if anchor is not None and status.events == 0 else None
-    if last_hash is None and status.last_verified_id is not None:
-        last_hash = session.execute(
-            text("SELECT hash FROM audit_events WHERE id = :id"), {"id": status.last_verified_id}
-        ).scalar()
     result = AuditVerification(
         verified_by=verified_by, is_full=anchor is None, ok=status.ok, events=total,
         first_broken_id=status.first_broken_id, last_verified_id=status.last_verified_id,
-        last_hash=last_hash if status.ok else None,
+        last_hash=status.last_hash if status.ok and status.last_verified_id is not None else None,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
     session.add(result)
     session.flush()
     return ChainStatus(status.ok, total, status.first_broken_id, status.last_verified_id), result
-
