@@ -11,9 +11,18 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.audit import service as audit
-from app.db import CoreSession, RequestContext, database, defer, send_deferred
+from app.db import database
+from app.uow.unit import CoreSession, RequestContext
 from app.security.deps import ASSERT_PRINCIPAL, rejection
 from app.users.models import User
+
+
+def defer(session, statement, parameters):
+    session.unit.defer(statement, parameters)
+
+
+def send_deferred(session):
+    session.unit.send_deferred()
 
 
 @pytest.fixture(params=["session", "core"])

@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import bindparam, select
 
-from app.db import PreparedStatement, database
+from app.db import database
+from app.uow.prepared import PreparedStatement
 from app.users.models import User
 
 BY_ROLE = PreparedStatement(

@@ -1,24 +1,22 @@
 """The audit history: every state change queues an event in its unit of work.
 
-`record` only queues; `write_pending` (run by the session's before_commit hook) inserts
-the queued events as the last statement of the transaction, where the database chains
-them (see migrations/versions/0001_foundation.py). Verification recomputes every hash
-in the database in one ordered scan.
+`record` only queues the event on the session's unit of work (app/uow/unit.py) and
+registers `_append_queued` there once; at commit the unit sends what that hook returns as
+the transaction's last statement, in the same message as COMMIT, where the database chains
+the events (see migrations/versions/0001_foundation.py). A rolled-back unit (or savepoint)
+forgets its events with everything else. Verification recomputes every hash in the
+database in one ordered scan.
 """
 
 import json
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.db import RequestContext, execute_and_commit
+from app.uow.unit import AnySession, LastStatement, RequestContext, UnitOfWork
 
-PENDING_KEY = "audit_pending"
-SAVEPOINTS_KEY = "audit_savepoints"
 SYSTEM = "system"
 
 
@@ -41,7 +39,7 @@ SYSTEM_ACTOR = Actor(name=SYSTEM)
 
 
 def record(
-    session: Session,
+    session: AnySession,
     *,
     actor: Actor,
     action: str,
@@ -52,12 +50,13 @@ def record(
     reason: str | None = None,
     context: RequestContext | None = None,
 ) -> None:
-    """Queue an audit event; it is written in the same transaction, just before commit.
+    """Queue an audit event; it is written in the same transaction, as its last statement.
 
     `context` is the request the event comes from; by default the unit of work's.
     """
-    context = context or session.info.get("context") or RequestContext()
-    session.info.setdefault(PENDING_KEY, []).append(
+    unit = session.unit
+    context = context or unit.context
+    unit.audit_events.append(
         {
             "actor": actor.name,
             "actor_id": actor.id,
@@ -73,6 +72,7 @@ def record(
             "client_addr": context.client_addr,
         }
     )
+    unit.before_commit(_append_queued)
 
 
 # The queued events go to the server as one JSON array, which riskdesk_append_audit
@@ -85,45 +85,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-def write_pending(session: Session) -> None:
-    """Insert the queued events and COMMIT, in one message to the server.
+def _append_queued(unit: UnitOfWork) -> LastStatement | None:
+    """The unit's last statement: insert its queued events (sent with COMMIT, in one message).
 
     The chain trigger takes its lock at the insert and COMMIT releases it. Sent together,
     no client round trip (nor a wait for Python's GIL in a busy worker) happens while the
-    lock is held, so writers serialize only for the server-side insert and WAL flush. The
-    commit SQLAlchemy issues afterwards finds the transaction over and sends nothing (app/db.py).
+    lock is held, so writers serialize only for the server-side insert and WAL flush.
     """
-    session.info.pop(SAVEPOINTS_KEY, None)
-    pending = session.info.pop(PENDING_KEY, None)
-    if not pending:
-        return
-    session.flush()
-    try:
-        with session.connection().connection.cursor() as cursor:
-            statement = cursor.mogrify(_INSERT_EVENTS, (_dumps(pending),))
-        execute_and_commit(session, statement)
-    except psycopg2.Error as exc:
-        # A raw cursor bypasses SQLAlchemy's wrapping; wrap here so app/errors.py maps a lock
-        # or statement timeout to 503 like any other database error.
-        raise DBAPIError.instance("INSERT INTO audit_events …", None, exc, psycopg2.Error) from exc
-
-
-def mark_savepoint(session: Session, savepoint: Any) -> None:
-    """Remember how many events were queued when a savepoint began."""
-    session.info.setdefault(SAVEPOINTS_KEY, {})[savepoint] = len(session.info.get(PENDING_KEY, ()))
-
-
-def discard_pending(session: Session, transaction: Any = None) -> None:
-    """Forget events of what was rolled back: a savepoint's own, or all of them."""
-    if transaction is not None and transaction.nested:
-        mark = session.info.get(SAVEPOINTS_KEY, {}).pop(transaction, None)
-        if mark is not None and PENDING_KEY in session.info:
-            del session.info[PENDING_KEY][mark:]
-        return
-    if transaction is not None and transaction.parent is not None:
-        return  # the internal subtransaction of a failed flush; the outer one decides
-    session.info.pop(PENDING_KEY, None)
-    session.info.pop(SAVEPOINTS_KEY, None)
+    if not unit.audit_events:
+        return None  # all of them were in a rolled-back savepoint
+    return _INSERT_EVENTS, (_dumps(unit.audit_events),)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Two steps. On the event loop: the bearer token's signature, expiry and role (no I/O).
 Then, in the request's unit of work: the user row must still be active with the token's
 role and version, so disabling a user or changing a role revokes old tokens at once.
-ApiRoute endpoints do the second step in their own thread (app/routing.py); a route of
+ApiRoute endpoints do the second step in their own thread (app/uow/routing.py); a route of
 any other class is refused, so no route can skip it.
 """
 
@@ -18,7 +18,7 @@ from app.audit.service import Actor
 from app.config import get_settings
 from app.errors import Forbidden, Unauthorized
 from app.security import tokens
-from app.db import defer
+from app.uow.request import current_work
 
 
 # Raises SQLSTATE RD401/RD402 unless the token's user is active with the token's role and
@@ -72,10 +72,10 @@ def verify_principal(session: Session, principal: Principal) -> Principal:
     """Check the token's user is still active with the same role and token version (and, for a
     browser session, that it was not logged out).
 
-    The check rides with the unit of work's first statement (app/db.py `defer`): a refused
+    The check rides with the unit of work's first statement (`UnitOfWork.defer`): a refused
     token makes that statement fail with RD401/RD402, which `rejection` turns into a 401,
     and nothing the request did is committed. The unit of work sends the check on its own
-    before answering if no statement was sent (app/routing.py). A token without a `name`
+    before answering if no statement was sent (app/uow/routing.py). A token without a `name`
     claim (issued by an older version) waits for the check, which returns the username.
     """
     if principal.username is not None:
@@ -85,7 +85,7 @@ def verify_principal(session: Session, principal: Principal) -> Principal:
     if principal.claimed_username is None:
         principal.username = session.connection().exec_driver_sql(ASSERT_PRINCIPAL, arguments).scalar_one()
     else:
-        defer(session, ASSERT_PRINCIPAL, arguments)
+        session.unit.defer(ASSERT_PRINCIPAL, arguments)
         principal.username = principal.claimed_username
     return principal
 
@@ -96,16 +96,18 @@ def rejection(error: DBAPIError) -> Unauthorized | None:
     return Unauthorized(message) if message else None
 
 
-class RequireRole:
+class RequiresPrincipal:
+    """A dependency that gives the principal the route's unit of work verifies (app/uow/routing.py)."""
+
+
+class RequireRole(RequiresPrincipal):
     """Dependency: the caller must hold one of `roles` (401 without a valid token, 403 otherwise)."""
 
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
 
     async def __call__(self, request: Request) -> Principal:
-        endpoint = getattr(request.scope.get("route"), "endpoint", None)
-        if not getattr(endpoint, "verifies_principals", False):
-            raise RuntimeError("role checks are only for routes of class app.routing.ApiRoute")
+        current_work("role checks")
         principal = principal_from_token(bearer_token(request))
         if principal.role not in self.roles:
             raise Forbidden(f"This action needs one of the roles: {', '.join(sorted(self.roles))}")

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
 
-from app.db import CoreSession, RequestContext, database
+from app.db import database
 from app.errors import Conflict, is_unavailable
 from app.observability import registry
 from app.security.deps import Principal, verify_principal
 from app.transactions import service
 from app.transactions.schemas import TransactionCreate
+from app.uow.unit import RequestContext
 
 MAX_GROUP = 100
 
@@ -112,22 +113,22 @@ class CreateGroups:
 def _run(group: Sequence[_Member]) -> bool:
     """One transaction creating the group's transactions; False (each member's `error` set) if it failed."""
     GROUP_SIZE.observe(len(group))
-    session = CoreSession(database.engine, group[0].context)
+    unit = database.core_unit(group[0].context)  # the same kind of unit of work as a request's own
     try:
         for member in group:
             member.principal.username = None  # checked again in this transaction, also on a second try
-            verify_principal(session, member.principal)
-        outcomes = service.create_many(session=session, items=[
+            verify_principal(unit.session, member.principal)
+        outcomes = service.create_many(session=unit.session, items=[
             service.NewTransaction(member.data, member.principal.actor, member.context) for member in group
         ])
-        session.commit()
+        unit.commit()
     except Exception as error:
-        session.rollback()
+        unit.rollback()
         for member in group:
             member.error = error
         return False
     finally:
-        session.close()
+        unit.close()
     for member, outcome in zip(group, outcomes, strict=True):
         member.outcome = outcome
     return True

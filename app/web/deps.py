@@ -4,8 +4,8 @@ A screen endpoint is sync, takes `session: DbSession` and one of `BrowserUser`,
 `BrowserAdmin` (or `BrowserSession`, any role), and returns `render(...)`. ScreenRoute
 then, for every request:
   * refuses state changes without a valid CSRF token or from another site (csrf.enforce),
-  * runs the endpoint as ApiRoute's unit of work, where verify_principal checks the
-    session against the users table and revoked_tokens before the endpoint runs,
+  * runs the endpoint in a unit of work (app/uow/routing.py), where verify_principal checks
+    the session against the users table and revoked_tokens before the endpoint runs,
   * turns any exception into an HTML page / HTMX fragment, and 401 into the login page.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from app.errors import Forbidden, Unauthorized
-from app.routing import ApiRoute
-from app.security.deps import Principal
+from app.security.deps import Principal, RequiresPrincipal
+from app.uow.request import current_work
+from app.uow.routing import UnitOfWorkRoute
 from app.web import csrf
 from app.web.errors import screen_error
 from app.web.session import session_principal
@@ -36,18 +36,18 @@ def login_csrf(endpoint: F) -> F:
     return endpoint
 
 
-class ScreenRoute(ApiRoute):
+class ScreenRoute(UnitOfWorkRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if inspect.iscoroutinefunction(endpoint):
-            # ApiRoute verifies principals only around sync endpoints (one thread, one unit of work).
+            # Principals are verified only around sync endpoints (one thread, one unit of work).
             raise TypeError(f"screen endpoint {endpoint.__name__} must be a plain def, not async def")
         kwargs["include_in_schema"] = False  # screens are not part of the API contract
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        # FastAPI's own handler rather than ApiRoute's Decimal-JSON wrapper: screens post
-        # forms, and the CSRF check must parse the form on the very Request the handler reads.
-        handler = APIRoute.get_route_handler(self)
+        # No Decimal-JSON request (ApiRoute's): screens post forms, and the CSRF check must
+        # parse the form on the very Request the handler reads.
+        handler = super().get_route_handler()
         is_login_form = getattr(self.endpoint, "is_login_form", False)
 
         async def screen_handler(request: Request) -> Response:
@@ -64,7 +64,7 @@ class ScreenRoute(ApiRoute):
         return screen_handler
 
 
-class RequireBrowserRole:
+class RequireBrowserRole(RequiresPrincipal):
     """Dependency: a signed-in browser session holding one of `roles` (login page / 403 page otherwise)."""
 
     def __init__(self, *roles: str) -> None:
@@ -73,6 +73,7 @@ class RequireBrowserRole:
     async def __call__(self, request: Request) -> Principal:
         if not request.scope.get(_SCREEN_SCOPE_KEY):
             raise RuntimeError("browser role checks are only for routes of class app.web.deps.ScreenRoute")
+        current_work("browser role checks")
         principal = session_principal(request)
         if principal is None:
             raise Unauthorized("Not signed in")

@@ -15,7 +15,8 @@ from sqlalchemy import select, text, update
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
-from app.db import RequestContext, database
+from app.db import database
+from app.uow.unit import RequestContext
 from app.errors import Conflict, Unauthorized
 from app.security.deps import Principal, rejection
 from app.transactions.group import CreateGroups

@@ -1,0 +1,45 @@
+"""What a request's dependencies hand to the unit of work that runs its endpoint.
+
+The route class (app/uow/routing.py) starts a `RequestWork` before FastAPI resolves the
+endpoint's dependencies; `DbSession`/`CoreDb` put the unit of work they open in it, and
+the auth dependencies the token claims it must verify. The endpoint's thread then finds
+them there, rather than in the endpoint's signature. A dependency used by a route of
+another class finds no RequestWork and refuses to work: such a route would never commit,
+nor verify its caller.
+"""
+
+from contextvars import ContextVar
+from typing import Any
+
+from app.uow.unit import UnitOfWork
+
+
+class RequestWork:
+    """One request's unit of work (once a session dependency opened it) and the claims to verify."""
+
+    __slots__ = ("unit", "idempotent")
+
+    def __init__(self, idempotent: Any = None) -> None:
+        self.unit: UnitOfWork | None = None
+        self.idempotent = idempotent  # the request's Idempotency-Key (app/idempotency), if any
+
+
+# Set on the event loop by the route class; FastAPI's threadpool copies it into the endpoint's thread.
+_CURRENT: ContextVar[RequestWork | None] = ContextVar("riskdesk_request_work", default=None)
+
+
+def current_work(what: str) -> RequestWork:
+    """The running request's RequestWork; RuntimeError outside a route of the unit-of-work classes."""
+    work = _CURRENT.get()
+    if work is None:
+        raise RuntimeError(f"{what} are only for routes of class app.uow.routing.ApiRoute or ScreenRoute")
+    return work
+
+
+def start(work: RequestWork) -> Any:
+    """Make `work` the running request's; returns the token `finish` takes."""
+    return _CURRENT.set(work)
+
+
+def finish(token: Any) -> None:
+    _CURRENT.reset(token)
