@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from app.audit import chain
 from app.audit.service import Actor
@@ -59,15 +60,74 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _public_key(args: argparse.Namespace):
+    from app.audit import checkpoints
+
+    if getattr(args, "public_key", None):
+        return checkpoints.load_public_key(args.public_key)
+    return checkpoints.signing_key(get_settings()).public_key()
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from app.audit import checkpoints
+
+    checkpoint = None
+    if args.checkpoint:
+        try:
+            checkpoint = checkpoints.read_file(args.checkpoint, _public_key(args))
+        except checkpoints.CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     _connect()
     with database.engine.connect() as conn:  # every hash recomputed here, in Python (app/audit/chain.py)
-        status = chain.verify(conn)
+        if checkpoint is not None:
+            verdict = checkpoints.verify_against(conn, checkpoint)
+            if not verdict.ok:
+                print(verdict.message)
+                return 1
+            later = chain.verify(conn, after_id=checkpoint.last_id, start_hash=checkpoint.hash)
+            status = chain.PythonChainStatus(later.ok, verdict.events + later.events, later.first_broken_id,
+                                             later.last_verified_id, later.last_hash)
+        else:
+            status = chain.verify(conn)
     if status.ok:
         print(f"OK {status.events} events")
         return 0
     print(f"BROKEN at event {status.first_broken_id} (verified through event {status.last_verified_id})")
     return 1
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from app.audit import checkpoints
+
+    try:
+        key = checkpoints.signing_key(get_settings())
+    except checkpoints.CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _connect()
+    with database.engine.connect() as conn:
+        try:
+            path, document = checkpoints.write(conn, key, args.out)
+        except checkpoints.CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(path)
+    return 0
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    from app.audit import checkpoints
+
+    print(checkpoints.public_key_text(_public_key(args)))
+    return 0
+
+
+def cmd_audit_new_key(args: argparse.Namespace) -> int:
+    from app.audit import checkpoints
+
+    print(checkpoints.generate_seed())
+    return 0
 
 
 class _Terminated(SystemExit):
@@ -202,7 +262,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="audit history tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_commands.add_parser("verify", help="check the hash chain").set_defaults(handler=cmd_audit_verify)
+    verify = audit_commands.add_parser("verify", help="check the hash chain (recomputed in Python)")
+    verify.add_argument("--checkpoint", type=Path, help="a signed checkpoint every event up to which must hold")
+    verify.add_argument("--public-key", help="base64 Ed25519 public key (default: AUDIT_SIGNING_KEY's)")
+    verify.set_defaults(handler=cmd_audit_verify)
+    checkpoint = audit_commands.add_parser("checkpoint", help="sign the chain head into DIR")
+    checkpoint.add_argument("--out", type=Path, required=True)
+    checkpoint.set_defaults(handler=cmd_audit_checkpoint)
+    audit_commands.add_parser("public-key", help="print the checkpoint signing key's public half (base64)"
+                              ).set_defaults(handler=cmd_audit_public_key)
+    audit_commands.add_parser("new-key", help="print a new random AUDIT_SIGNING_KEY").set_defaults(
+        handler=cmd_audit_new_key)
 
     worker = commands.add_parser("worker", help="deliver outbound webhooks until SIGTERM")
     worker.add_argument("--once", action="store_true", help="deliver what is due now, then exit")

@@ -1,5 +1,7 @@
 """Settings from the environment (pydantic-settings); read once per process."""
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -55,6 +57,10 @@ class Settings(BaseSettings):
     # the time went into hashing fixtures' passwords, and is refused in production.
     # Unset: "fast" when APP_ENV=test, else "standard".
     password_hash_profile: Literal["standard", "fast"] | None = None
+    # The Ed25519 seed (standard base64 of 32 bytes) that signs audit checkpoints; never in
+    # the database. Unset outside production: generated once into the key file.
+    audit_signing_key: str | None = None
+    audit_signing_key_file: Path = PROJECT_ROOT / ".audit-signing-key"
 
     @property
     def is_production(self) -> bool:
@@ -82,6 +88,13 @@ class ConfigError(RuntimeError):
     """The configuration is unsafe or incomplete; the app must not start."""
 
 
+def _is_ed25519_seed(value: str | None) -> bool:
+    try:
+        return value is not None and len(base64.b64decode(value.strip(), validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
 def check_production_safety(settings: Settings) -> None:
     """Raise ConfigError when production would run with a weak or missing key."""
     if not settings.is_production:
@@ -93,6 +106,9 @@ def check_production_safety(settings: Settings) -> None:
         )
     if not settings.database_url:
         raise ConfigError("DATABASE_URL must be set when APP_ENV=production")
+    if not _is_ed25519_seed(settings.audit_signing_key):
+        raise ConfigError("AUDIT_SIGNING_KEY must be set to the base64 of a 32-byte Ed25519 seed when "
+                          "APP_ENV=production (python -m app audit new-key makes one)")
     if settings.hash_profile != "standard":
         raise ConfigError("PASSWORD_HASH_PROFILE must be standard when APP_ENV=production")
 

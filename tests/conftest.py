@@ -24,6 +24,8 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("APP_ENV", "test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# A fixed checkpoint key for the tests (production requires one; app/audit/checkpoints.py).
+os.environ.setdefault("AUDIT_SIGNING_KEY", "cmlza2Rlc2stdGVzdC1jaGVja3BvaW50LXNlZWQtMzI=")
 # APP_ENV=test also means Argon2id at test strength (app/config.py, hash_profile): full
 # strength spent most of the suite's time hashing fixtures' passwords.
 

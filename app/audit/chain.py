@@ -26,6 +26,7 @@ database's `audit_event_hash` for events with every kind of value.
 """
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,18 +40,23 @@ _BATCH = 20_000
 _ROWS_SQL = text(
     "SELECT id, occurred_at, actor, actor_id, actor_role, actor_type, action, entity_type, entity_id, "
     "before::text AS before, after::text AS after, reason, request_id, client_addr, prev_hash, hash "
-    "FROM audit_events WHERE id > :after_id ORDER BY id"
+    "FROM audit_events WHERE id > :after_id AND id <= :until_id ORDER BY id"
 )
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _ESCAPE_TABLE = str.maketrans({**{chr(c): f"\\u{c:04x}" for c in range(0x20)}, **_ESCAPES})
 
 
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]').search
+
+
 def _string(value: str | None) -> str:
-    return "null" if value is None else '"' + value.translate(_ESCAPE_TABLE) + '"'
+    if value is None:
+        return "null"
+    return '"' + (value.translate(_ESCAPE_TABLE) if _NEEDS_ESCAPE(value) else value) + '"'
 
 
 def _timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def canonical(row: Any) -> str:
@@ -96,9 +102,9 @@ def check(rows: Iterable[Any], *, start_hash: str = GENESIS_HASH, after_id: int 
     return PythonChainStatus(True, events, None, last_id, previous)
 
 
-def stored_rows(conn: Connection, *, after_id: int = 0) -> Iterator[Any]:
-    """Every event after `after_id`, in id order, streamed from a server-side cursor."""
-    yield from conn.execute(_ROWS_SQL, {"after_id": after_id},
+def stored_rows(conn: Connection, *, after_id: int = 0, until_id: int = 2**63 - 1) -> Iterator[Any]:
+    """Every event after `after_id` (up to `until_id`), in id order, streamed from a server-side cursor."""
+    yield from conn.execute(_ROWS_SQL, {"after_id": after_id, "until_id": until_id},
                             execution_options={"stream_results": True, "yield_per": _BATCH})
 
 
