@@ -116,6 +116,28 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify_pack(args: argparse.Namespace) -> int:
+    """Offline: the public key and the file, no database."""
+    from app.audit import checkpoints, evidence
+
+    try:
+        public_key = _public_key(args)
+        data = args.file.read_bytes()
+    except (OSError, checkpoints.CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems, pack = evidence.verify_pack(data, public_key)
+    if problems:
+        print("INVALID")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    assert pack is not None
+    print(f"OK evidence for case {pack['manifest']['case_id']}: {len(pack['audit_events'])} events proven "
+          f"against checkpoint {pack['checkpoint']['last_id']} (signed {pack['checkpoint']['created_at']})")
+    return 0
+
+
 def cmd_audit_public_key(args: argparse.Namespace) -> int:
     from app.audit import checkpoints
 
@@ -269,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint = audit_commands.add_parser("checkpoint", help="sign the chain head into DIR")
     checkpoint.add_argument("--out", type=Path, required=True)
     checkpoint.set_defaults(handler=cmd_audit_checkpoint)
+    verify_pack = audit_commands.add_parser("verify-pack", help="check an evidence pack offline (no database)")
+    verify_pack.add_argument("file", type=Path)
+    verify_pack.add_argument("--public-key", help="base64 Ed25519 public key (default: AUDIT_SIGNING_KEY's)")
+    verify_pack.set_defaults(handler=cmd_audit_verify_pack)
     audit_commands.add_parser("public-key", help="print the checkpoint signing key's public half (base64)"
                               ).set_defaults(handler=cmd_audit_public_key)
     audit_commands.add_parser("new-key", help="print a new random AUDIT_SIGNING_KEY").set_defaults(

@@ -1,6 +1,6 @@
 """Every mapped model, imported so Base.metadata is complete (Alembic, schema checks)."""
 
-from app.audit.models import AuditEvent, AuditVerification
+from app.audit.models import AuditCheckpoint, AuditEvent, AuditVerification
 from app.cases.models import ReviewCase
 from app.db import Base
 from app.idempotency.models import IdempotencyKey
@@ -14,7 +14,7 @@ from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "IdempotencyKey",
-    "AmountRule", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase", "RevokedToken", "RiskScore", "Setting",
+    "AmountRule", "AuditCheckpoint", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase", "RevokedToken", "RiskScore", "Setting",
     "Transaction", "User",
     "BankEvent", "ReconciliationRowError", "ReconciliationRun", "ReconciliationUpload",
     "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WebhookWorker",

@@ -55,7 +55,7 @@ def _string(value: str | None) -> str:
     return '"' + (value.translate(_ESCAPE_TABLE) if _NEEDS_ESCAPE(value) else value) + '"'
 
 
-def _timestamp(value: datetime) -> str:
+def format_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -63,7 +63,7 @@ def canonical(row: Any) -> str:
     """The canonical text of one event row (attribute access: a SQLAlchemy Row or similar)."""
     return "[" + ", ".join((
         str(row.id),
-        '"' + _timestamp(row.occurred_at) + '"',
+        '"' + format_time(row.occurred_at) + '"',
         _string(row.actor),
         "null" if row.actor_id is None else str(row.actor_id),
         _string(row.actor_role),

@@ -1,7 +1,9 @@
 """Signed checkpoints of the audit chain head, kept where the database cannot reach them.
 
 A checkpoint is a small JSON file: the chain head (`last_id`, its `hash`, the `count` of
-events up to it) and the time, signed with Ed25519. Anyone holding a copy and the public
+events up to it), the `merkle_root` of every event hash up to it (app/audit/merkle.py; an
+evidence pack proves an event's place with log2(count) hashes) and the time, signed with
+Ed25519. Anyone holding a copy and the public
 key can later prove that every event up to `last_id` is still there, unaltered: the newest
 events deleted, an edit with every later hash recomputed, or a replaced database function
 all fail `python -m app audit verify --checkpoint FILE`, because the chain recomputed in
@@ -29,9 +31,9 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from app.audit import chain
+from app.audit import chain, merkle
 from app.config import Settings
 
 FORMAT = "riskdesk-audit-checkpoint/1"
@@ -100,20 +102,24 @@ class Checkpoint:
     last_id: int
     hash: str
     count: int
+    merkle_root: str
     created_at: str
     key_id: str
 
     def fields(self) -> dict[str, Any]:
         return {"format": FORMAT, "algorithm": ALGORITHM, "last_id": self.last_id, "hash": self.hash,
-                "count": self.count, "created_at": self.created_at, "key_id": self.key_id}
+                "count": self.count, "merkle_root": self.merkle_root, "created_at": self.created_at,
+                "key_id": self.key_id}
 
 
-def sign(head: chain.PythonChainStatus, key: Ed25519PrivateKey, *, now: datetime | None = None) -> dict[str, Any]:
+def sign(head: chain.PythonChainStatus, merkle_root: bytes, key: Ed25519PrivateKey, *,
+         now: datetime | None = None) -> dict[str, Any]:
     """The checkpoint document of a verified chain head."""
     if not head.ok or head.last_verified_id is None or head.last_hash is None:
         raise CheckpointError("only an unbroken, non-empty chain can be checkpointed")
     created = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    checkpoint = Checkpoint(head.last_verified_id, head.last_hash, head.events, created, key_id(key.public_key()))
+    checkpoint = Checkpoint(head.last_verified_id, head.last_hash, head.events, merkle_root.hex(), created,
+                            key_id(key.public_key()))
     fields = checkpoint.fields()
     return {**fields, "signature": base64.b64encode(key.sign(_signed_bytes(fields))).decode()}
 
@@ -125,7 +131,8 @@ def read(document: dict[str, Any], public_key: Ed25519PublicKey) -> Checkpoint:
     fields = {name: value for name, value in document.items() if name != "signature"}
     try:
         checkpoint = Checkpoint(last_id=fields["last_id"], hash=fields["hash"], count=fields["count"],
-                                created_at=fields["created_at"], key_id=fields["key_id"])
+                                merkle_root=fields["merkle_root"], created_at=fields["created_at"],
+                                key_id=fields["key_id"])
         signature = base64.b64decode(str(document["signature"]), validate=True)
     except (KeyError, TypeError, binascii.Error, ValueError) as exc:
         raise CheckpointError("the checkpoint is missing a field or its signature is not base64") from exc
@@ -149,12 +156,40 @@ def read_file(path: Path, public_key: Ed25519PublicKey) -> Checkpoint:
     return read(document, public_key)
 
 
-def write(conn: Connection, key: Ed25519PrivateKey, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """Verify the whole chain in Python, sign its head, write `checkpoint-<last_id>.json` in out_dir."""
-    head = chain.verify(conn)
+def _verified_head(conn: Connection, *, until_id: int = 2**63 - 1) -> tuple[chain.PythonChainStatus, list[bytes]]:
+    """The chain recomputed in Python up to `until_id`, and the Merkle leaves of its events."""
+    leaves: list[bytes] = []
+
+    def collecting(rows):
+        for row in rows:
+            leaves.append(merkle.leaf_hash(row.hash))
+            yield row
+
+    conn.execute(text("SELECT set_config('statement_timeout', :t, true)"), {"t": chain.VERIFY_STATEMENT_TIMEOUT})
+    status = chain.check(collecting(chain.stored_rows(conn, until_id=until_id)))
+    return status, leaves
+
+
+def create(conn: Connection, key: Ed25519PrivateKey) -> dict[str, Any]:
+    """Verify the whole chain in Python, sign its head and keep a copy in audit_checkpoints."""
+    head, leaves = _verified_head(conn)
     if not head.ok:
         raise CheckpointError(f"the chain is broken at event {head.first_broken_id}; nothing was signed")
-    document = sign(head, key)
+    document = sign(head, merkle.root(leaves), key)
+    conn.execute(
+        text("INSERT INTO audit_checkpoints (last_id, hash, count, merkle_root, key_id, document) "
+             "VALUES (:last_id, :hash, :count, :merkle_root, :key_id, CAST(:document AS jsonb)) "
+             "ON CONFLICT (last_id) DO NOTHING"),
+        {**{k: document[k] for k in ("last_id", "hash", "count", "merkle_root", "key_id")},
+         "document": json.dumps(document)},
+    )
+    return document
+
+
+def write(conn: Connection, key: Ed25519PrivateKey, out_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """A new checkpoint (`create`), also written as `checkpoint-<last_id>.json` in out_dir."""
+    document = create(conn, key)
+    conn.commit()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"checkpoint-{document['last_id']}.json"
     temporary = path.with_suffix(".json.tmp")
@@ -172,7 +207,7 @@ class CheckpointVerdict:
 
 def verify_against(conn: Connection, checkpoint: Checkpoint) -> CheckpointVerdict:
     """The stored chain up to the checkpoint must recompute to its signed hash and count."""
-    status = chain.check(chain.stored_rows(conn, until_id=checkpoint.last_id))
+    status, leaves = _verified_head(conn, until_id=checkpoint.last_id)
     if not status.ok:
         return CheckpointVerdict(False, status.events,
                                  f"BROKEN at event {status.first_broken_id} (verified through event "
@@ -185,4 +220,6 @@ def verify_against(conn: Connection, checkpoint: Checkpoint) -> CheckpointVerdic
         return CheckpointVerdict(False, status.events,
                                  f"BROKEN: {status.events} events up to {checkpoint.last_id}, "
                                  f"the checkpoint signed {checkpoint.count}")
+    if merkle.root(leaves).hex() != checkpoint.merkle_root:
+        return CheckpointVerdict(False, status.events, "BROKEN: the events' Merkle root is not the signed one")
     return CheckpointVerdict(True, status.events, f"OK {status.events} events through checkpoint {checkpoint.last_id}")

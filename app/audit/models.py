@@ -66,3 +66,20 @@ class AuditVerification(Base):
     last_verified_id: Mapped[int | None] = mapped_column(BigInteger)
     last_hash: Mapped[str | None] = mapped_column(String(64))
     duration_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint the app made, kept so the screens show the latest and evidence
+    packs can reuse it. The copies that count are those outside the database (files written
+    by `audit checkpoint --out`, webhook receivers): this row proves nothing by itself."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    merkle_root: Mapped[str] = mapped_column(String(64), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)

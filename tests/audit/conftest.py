@@ -34,8 +34,8 @@ def tamper(database_url) -> Callable[[str, dict | None], None]:
 def run_cli(database_url) -> Callable[..., subprocess.CompletedProcess]:
     """`python -m app …` in a subprocess against the test database."""
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test"}
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
         )
