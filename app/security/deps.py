@@ -7,18 +7,18 @@ ApiRoute endpoints do the second step in their own thread (app/uow/routing.py); 
 any other class is refused, so no route can skip it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.config import get_settings
 from app.errors import Forbidden, Unauthorized
 from app.security import tokens
 from app.uow.request import current_work
+from app.uow.unit import AnySession
 
 
 # Raises SQLSTATE RD401/RD402 unless the token's user is active with the token's role and
@@ -27,22 +27,40 @@ ASSERT_PRINCIPAL = "SELECT riskdesk_assert_principal(%s, %s, %s, %s, %s)"
 REJECTIONS = {"RD401": "Token is no longer valid", "RD402": "Session has ended"}
 
 
-@dataclass
-class Principal:
+@dataclass(frozen=True, slots=True)
+class PrincipalClaims:
+    """Who a well-signed, unexpired token says the caller is; the database has not confirmed it yet.
+
+    The route's unit of work turns it into a `Principal` (verify_principal) before the
+    endpoint runs; only a group-commit endpoint is handed the claims themselves.
+    """
+
     user_id: int
     role: str
     token_version: int
-    username: str | None = field(default=None)
-    # Set for browser sessions only: the token's id and expiry (epoch seconds), for logout.
-    jti: str | None = field(default=None)
-    expires_at: int | None = field(default=None)
     # The username the token names (signed, so trusted once the check has passed).
-    claimed_username: str | None = field(default=None)
+    claimed_username: str | None = None
+    # Set for browser sessions only: the token's id and expiry (epoch seconds), for logout.
+    jti: str | None = None
+    expires_at: int | None = None
+    # Claims are never verified. Until app/transactions/routes.py tells the two apart by type
+    # (isinstance), it reads this to know it holds claims.
+    username = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A caller the database has confirmed: the user is active, with the token's role and version."""
+
+    user_id: int
+    role: str
+    token_version: int
+    username: str
+    jti: str | None = None
+    expires_at: int | None = None
 
     @property
     def actor(self) -> Actor:
-        if self.username is None:
-            raise RuntimeError("principal used before it was verified against the database")
         return Actor(name=self.username, id=self.user_id, role=self.role)
 
 
@@ -56,21 +74,21 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def principal_from_token(token: str | None) -> Principal:
-    """The unverified principal a well-signed, unexpired token names; Unauthorized otherwise."""
+def principal_from_token(token: str | None) -> PrincipalClaims:
+    """The claims of a well-signed, unexpired token; Unauthorized otherwise."""
     if not token:
         raise Unauthorized("Not authenticated")
     try:
         claims = tokens.decode(token, key=get_settings().signing_key)
     except tokens.InvalidToken:
         raise Unauthorized("Invalid or expired token") from None
-    return Principal(user_id=claims.user_id, role=claims.role, token_version=claims.token_version,
-                     claimed_username=claims.username)
+    return PrincipalClaims(user_id=claims.user_id, role=claims.role, token_version=claims.token_version,
+                           claimed_username=claims.username)
 
 
-def verify_principal(session: Session, principal: Principal) -> Principal:
-    """Check the token's user is still active with the same role and token version (and, for a
-    browser session, that it was not logged out).
+def verify_principal(session: AnySession, claims: PrincipalClaims) -> Principal:
+    """The principal `claims` name, once the check that the token's user is still active with the
+    same role and token version (and, for a browser session, that it was not logged out) is owed.
 
     The check rides with the unit of work's first statement (`UnitOfWork.defer`): a refused
     token makes that statement fail with RD401/RD402, which `rejection` turns into a 401,
@@ -78,16 +96,14 @@ def verify_principal(session: Session, principal: Principal) -> Principal:
     before answering if no statement was sent (app/uow/routing.py). A token without a `name`
     claim (issued by an older version) waits for the check, which returns the username.
     """
-    if principal.username is not None:
-        return principal
-    arguments = (principal.user_id, principal.role, principal.token_version, principal.jti,
-                 principal.claimed_username)
-    if principal.claimed_username is None:
-        principal.username = session.connection().exec_driver_sql(ASSERT_PRINCIPAL, arguments).scalar_one()
+    arguments = (claims.user_id, claims.role, claims.token_version, claims.jti, claims.claimed_username)
+    if claims.claimed_username is None:
+        username = session.connection().exec_driver_sql(ASSERT_PRINCIPAL, arguments).scalar_one()
     else:
         session.unit.defer(ASSERT_PRINCIPAL, arguments)
-        principal.username = principal.claimed_username
-    return principal
+        username = claims.claimed_username
+    return Principal(user_id=claims.user_id, role=claims.role, token_version=claims.token_version,
+                     username=username, jti=claims.jti, expires_at=claims.expires_at)
 
 
 def rejection(error: DBAPIError) -> Unauthorized | None:
@@ -106,7 +122,7 @@ class RequireRole(RequiresPrincipal):
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> PrincipalClaims:
         current_work("role checks")
         principal = principal_from_token(bearer_token(request))
         if principal.role not in self.roles:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.config import Settings
 from app.security import tokens
-from app.security.deps import Principal
+from app.security.deps import Principal, PrincipalClaims
 from app.security.models import RevokedToken
 
 
@@ -36,15 +36,15 @@ def login_settings(settings: Settings) -> Settings:
     )
 
 
-def principal_from_session_token(token: str | None, settings: Settings) -> Principal | None:
-    """The unverified principal of a well-signed, unexpired session token; None otherwise."""
+def principal_from_session_token(token: str | None, settings: Settings) -> PrincipalClaims | None:
+    """The claims of a well-signed, unexpired session token; None otherwise."""
     if not token:
         return None
     try:
         claims = tokens.decode(token, key=session_key(settings), max_lifetime=tokens.max_lifetime_seconds(settings))
     except tokens.InvalidToken:
         return None
-    return Principal(
+    return PrincipalClaims(
         user_id=claims.user_id, role=claims.role, token_version=claims.token_version,
         jti=claims.jti, expires_at=claims.expires_at, claimed_username=claims.username,
     )

@@ -17,7 +17,8 @@ If the group's transaction fails, no member's write is kept. When the database w
 reach or too slow (no connection, a statement or lock timeout: the errors answered 503 with
 Retry-After, nothing written), every member gets that answer, as it would have alone.
 After any other failure (a refused token, a deadlock, a fault) each member runs again in a
-transaction of its own, in its own thread, where only its own failure can reach it.
+transaction of its own, in its own thread, where only its own failure can reach it; they
+retry in arrival order, each once the one before it is done.
 """
 
 import threading
@@ -29,7 +30,7 @@ from prometheus_client import Histogram
 from app.db import database
 from app.errors import Conflict, is_unavailable
 from app.observability import registry
-from app.security.deps import Principal, verify_principal
+from app.security.deps import PrincipalClaims, verify_principal
 from app.transactions import service
 from app.transactions.schemas import TransactionCreate
 from app.uow.unit import RequestContext
@@ -45,11 +46,14 @@ GROUP_SIZE = Histogram(
 @dataclass(eq=False)
 class _Member:
     data: TransactionCreate
-    principal: Principal
+    claims: PrincipalClaims
     context: RequestContext
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     alone: bool = False
+    # Retrying alone: the member that arrived before this one retries first (arrival order kept).
+    retried: threading.Event | None = None
+    after: "_Member | None" = None
     outcome: service.CreateOutcome | Conflict | None = None
     error: BaseException | None = None
 
@@ -63,9 +67,14 @@ class CreateGroups:
         self._waiting: list[_Member] = []
         self._running = False
 
-    def create(self, data: TransactionCreate, principal: Principal, context: RequestContext) -> service.CreateOutcome:
-        """Create `data` for the (not yet verified) principal; Conflict, or the group's error, is raised."""
-        member = _Member(data, principal, context)
+    def create(
+        self, data: TransactionCreate, claims: PrincipalClaims, context: RequestContext,
+    ) -> service.CreateOutcome:
+        """Create `data` for the caller `claims` names, verified in the group's transaction.
+
+        Conflict, or the group's error, is raised.
+        """
+        member = _Member(data, claims, context)
         with self._mutex:
             self._waiting.append(member)
             lead = not self._running
@@ -76,7 +85,13 @@ class CreateGroups:
         if lead:
             self._lead()
         if member.alone:
-            _run([member])
+            assert member.retried is not None
+            if member.after is not None and member.after.retried is not None:
+                member.after.retried.wait()
+            try:
+                _run([member])
+            finally:
+                member.retried.set()
         if member.error is not None:
             raise member.error
         if isinstance(member.outcome, Conflict):
@@ -90,9 +105,11 @@ class CreateGroups:
             group, self._waiting = self._waiting[: self.max_group], self._waiting[self.max_group:]
         try:
             if not _run(group) and len(group) > 1 and not is_unavailable(group[0].error):
-                for member in group:  # each tries again alone, in its own thread, after the hand-over
+                # Each tries again alone, in its own thread, after the hand-over, in arrival order.
+                for previous, member in zip((None, *group), group):
                     member.error = None
                     member.alone = True
+                    member.after, member.retried = previous, threading.Event()
         except BaseException as error:  # pragma: no cover - never leave a member waiting
             for member in group:
                 if member.outcome is None and member.error is None:
@@ -115,11 +132,11 @@ def _run(group: Sequence[_Member]) -> bool:
     GROUP_SIZE.observe(len(group))
     unit = database.core_unit(group[0].context)  # the same kind of unit of work as a request's own
     try:
-        for member in group:
-            member.principal.username = None  # checked again in this transaction, also on a second try
-            verify_principal(unit.session, member.principal)
+        # Each member's token is checked in this transaction (again on a second try).
+        principals = [verify_principal(unit.session, member.claims) for member in group]
         outcomes = service.create_many(session=unit.session, items=[
-            service.NewTransaction(member.data, member.principal.actor, member.context) for member in group
+            service.NewTransaction(member.data, principal.actor, member.context)
+            for member, principal in zip(group, principals, strict=True)
         ])
         unit.commit()
     except Exception as error:

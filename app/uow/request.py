@@ -2,8 +2,8 @@
 
 The route class (app/uow/routing.py) starts a `RequestWork` before FastAPI resolves the
 endpoint's dependencies; `DbSession`/`CoreDb` put the unit of work they open in it, and
-the auth dependencies the token claims it must verify. The endpoint's thread then finds
-them there, rather than in the endpoint's signature. A dependency used by a route of
+the endpoint's thread finds it there, not by looking through the endpoint's signature, and
+records the caller it verified. A dependency used by a route of
 another class finds no RequestWork and refuses to work: such a route would never commit,
 nor verify its caller.
 """
@@ -15,14 +15,18 @@ from app.uow.unit import UnitOfWork
 
 
 class RequestWork:
-    """One request's unit of work (once a session dependency opened it) and the claims to verify."""
+    """One request's unit of work (once a session dependency opened it), and what the endpoint's thread learns."""
 
-    __slots__ = ("unit", "idempotent")
+    __slots__ = ("unit", "idempotent", "principal")
 
-    def __init__(self, idempotent: Any = None) -> None:
+    def __init__(self) -> None:
         self.unit: UnitOfWork | None = None
-        self.idempotent = idempotent  # the request's Idempotency-Key (app/idempotency), if any
+        self.idempotent: Any = None  # the request's Idempotency-Key (app/idempotency), if any
+        self.principal: Any = None  # the caller, once verified (app.security.deps.Principal)
 
+
+# Where a screen's RequestWork is kept on the request, for the pages rendered after its endpoint.
+WORK_SCOPE_KEY = "riskdesk.work"
 
 # Set on the event loop by the route class; FastAPI's threadpool copies it into the endpoint's thread.
 _CURRENT: ContextVar[RequestWork | None] = ContextVar("riskdesk_request_work", default=None)

@@ -49,6 +49,23 @@ class Shaped:
     data: Any
 
 
+class AnswerAfterCommit:
+    """An endpoint's answer to build once its unit of work has committed: `answer()` gives the response.
+
+    For screens whose page shows what the commit wrote (a case's timeline holds the action's
+    audit event). The reads run in a new transaction of the same session.
+    """
+
+    __slots__ = ("answer",)
+
+    def __init__(self, answer: Callable[[], Any]) -> None:
+        self.answer = answer
+
+
+class NotShownAfterCommit(Exception):
+    """The unit of work committed, but building its answer (AnswerAfterCommit) failed: the change is saved."""
+
+
 def group_commit(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """Mark an endpoint that commits its write in a group transaction (app/transactions/group.py).
 
@@ -125,7 +142,7 @@ def _run_in_unit_of_work(endpoint: Callable[..., Any], needs: _EndpointNeeds) ->
         try:
             if unit is not None and (idempotent is not None or not needs.checks_principal_in_group):
                 for name in needs.principals:
-                    verify_principal(unit.session, kwargs[name])
+                    kwargs[name] = work.principal = verify_principal(unit.session, kwargs[name])
             if idempotent is not None:
                 user_id = kwargs[needs.principals[0]].user_id
                 replay = idempotency.begin(unit.session, user_id, idempotent)
@@ -145,6 +162,12 @@ def _run_in_unit_of_work(endpoint: Callable[..., Any], needs: _EndpointNeeds) ->
             if answer is error:
                 raise
             raise answer from None
+        else:
+            if isinstance(response, AnswerAfterCommit):
+                try:
+                    response = response.answer()
+                except Exception as error:
+                    raise NotShownAfterCommit() from error
         finally:
             if unit is not None:
                 unit.close()
@@ -172,6 +195,8 @@ class UnitOfWorkRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.needs is None:
+            return handler  # async: no unit of work, so DbSession and the role checks refuse to work
 
         async def unit_of_work_handler(request: Request) -> Response:
             token = request_work.start(await self.begin_work(request))

@@ -21,6 +21,7 @@ from app.reconciliation import service as reconciliation
 from app.errors import Conflict, DomainError, Forbidden, field_errors
 from app.security.deps import Principal
 from app.settings.service import get_review_settings
+from app.uow.routing import AnswerAfterCommit
 from app.web.deps import BrowserUser, ScreenRoute
 from app.web.templating import money, render
 
@@ -54,14 +55,16 @@ def _bank_events(session: Session, case) -> list:
     return reconciliation.events_for_case(session=session, case_id=case.id)
 
 
-def _committed(session: Session) -> None:
+def _page_after_commit(request: Request, session: Session, principal: Principal, case_id: int, **context):
     # The page shown after an action includes the action's own audit events, which the
-    # chain writes at commit; so commit before rendering (the unit of work's commit is then a no-op).
-    session.commit()
+    # chain writes at commit: the screen route commits, then this page is read and rendered.
+    return AnswerAfterCommit(lambda: _page(request, session, principal, case_id, **context))
 
 
 def _after_failure(session: Session, error: DomainError) -> dict:
-    # Nothing of the failed action is kept, and no row lock is held while the page renders.
+    # Nothing of the failed action is kept, and no row lock is held while the page renders;
+    # the caller's session check, if no statement carried it yet, still runs first.
+    session.unit.send_deferred()
     session.rollback()
     return {"status_code": error.status_code, "action_error": error.detail}
 
@@ -77,9 +80,9 @@ def claim_case(case_id: CaseId, request: Request, session: DbSession, principal:
         claimed = cases.claim(session=session, actor=principal.actor, case_id=case_id)
     except (Conflict, Forbidden) as error:
         return _page(request, session, principal, case_id, **_after_failure(session, error))
-    _committed(session)
     until = claimed.lease_expires_at.strftime("%H:%M UTC") if claimed.lease_expires_at else ""
-    return _page(request, session, principal, case_id, action_message=f"You hold this case until {until}.")
+    return _page_after_commit(request, session, principal, case_id,
+                              action_message=f"You hold this case until {until}.")
 
 
 @router.post("/cases/{case_id}/release")
@@ -88,8 +91,8 @@ def release_case(case_id: CaseId, request: Request, session: DbSession, principa
         cases.release(session=session, actor=principal.actor, case_id=case_id)
     except (Conflict, Forbidden) as error:
         return _page(request, session, principal, case_id, **_after_failure(session, error))
-    _committed(session)
-    return _page(request, session, principal, case_id, action_message="Released: the case is back in the queue.")
+    return _page_after_commit(request, session, principal, case_id,
+                              action_message="Released: the case is back in the queue.")
 
 
 @router.post("/cases/{case_id}/decision")
@@ -113,5 +116,4 @@ def decide_case(
         _, message = cases.decide(session=session, actor=principal.actor, case_id=case_id, data=data)
     except (Conflict, Forbidden) as error:
         return _page(request, session, principal, case_id, form=form, **_after_failure(session, error))
-    _committed(session)
-    return _page(request, session, principal, case_id, action_message=message, decided=True)
+    return _page_after_commit(request, session, principal, case_id, action_message=message, decided=True)

@@ -17,8 +17,8 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from app.errors import Forbidden, Unauthorized
-from app.security.deps import Principal, RequiresPrincipal
-from app.uow.request import current_work
+from app.security.deps import Principal, PrincipalClaims, RequiresPrincipal
+from app.uow.request import WORK_SCOPE_KEY, RequestWork, current_work
 from app.uow.routing import UnitOfWorkRoute
 from app.web import csrf
 from app.web.errors import screen_error
@@ -43,6 +43,11 @@ class ScreenRoute(UnitOfWorkRoute):
             raise TypeError(f"screen endpoint {endpoint.__name__} must be a plain def, not async def")
         kwargs["include_in_schema"] = False  # screens are not part of the API contract
         super().__init__(path, endpoint, **kwargs)
+
+    async def begin_work(self, request: Request) -> RequestWork:
+        work = await super().begin_work(request)
+        request.scope[WORK_SCOPE_KEY] = work  # the error pages show who is signed in (web/session.py)
+        return work
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         # No Decimal-JSON request (ApiRoute's): screens post forms, and the CSRF check must
@@ -70,7 +75,7 @@ class RequireBrowserRole(RequiresPrincipal):
     def __init__(self, *roles: str) -> None:
         self.roles = frozenset(roles)
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> PrincipalClaims:
         if not request.scope.get(_SCREEN_SCOPE_KEY):
             raise RuntimeError("browser role checks are only for routes of class app.web.deps.ScreenRoute")
         current_work("browser role checks")

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from app.config import get_settings
 # is_unavailable: the API's own rule for "database down" (503 rather than 500), shared on purpose.
 from app.errors import DomainError, Unauthorized, is_unavailable, field_errors
+from app.uow.routing import NotShownAfterCommit
 from app.web.session import LOGIN_PATH, clear_session_cookie, session_cookie_name
 from app.web.templating import is_htmx, render
 
@@ -116,6 +117,11 @@ def screen_error(request: Request, exc: Exception) -> Response:
     """The response for an exception raised while serving a screen."""
     if isinstance(exc, Unauthorized):
         return login_redirect(request)
+    if isinstance(exc, NotShownAfterCommit):
+        # The action was saved; an error page would say otherwise. Reload the page the user
+        # is on, which shows the saved state.
+        log.error("page after a committed action failed to render", exc_info=exc.__cause__)
+        return redirect(request, _return_path(request) or "/")
     status, message, details, headers = _describe(request, exc)
     return render_error(request, status, message, details, headers)
 

@@ -4,8 +4,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.config import Settings, get_settings
-from app.security.deps import Principal
+from app.security.deps import Principal, PrincipalClaims
 from app.security.sessions import principal_from_session_token
+from app.uow.request import WORK_SCOPE_KEY
 
 SESSION_COOKIE = "riskdesk_session"
 # In production the name carries the __Host- prefix: browsers then accept the cookie only
@@ -49,11 +50,10 @@ def clear_login_cookie(response: Response, *, settings: Settings) -> None:
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict", secure=settings.is_production)
 
 
-def session_principal(request: Request) -> Principal | None:
-    """The session cookie's principal: signature and expiry checked, the database not yet.
+def session_principal(request: Request) -> PrincipalClaims | None:
+    """The session cookie's claims: signature and expiry checked, the database not yet.
 
-    Kept on the request so the auth dependency, the CSRF check and the error pages share
-    one object; after the unit of work verifies it, its `username` is set.
+    Kept on the request so the auth dependency and the CSRF check share one object.
     """
     state = request.scope.setdefault("state", {})
     if _PRINCIPAL_KEY not in state:
@@ -64,6 +64,6 @@ def session_principal(request: Request) -> Principal | None:
 
 
 def verified_principal(request: Request) -> Principal | None:
-    """The session's principal once the database has confirmed it, else None."""
-    principal = session_principal(request)
-    return principal if principal is not None and principal.username is not None else None
+    """The session's principal once the screen's unit of work has verified it, else None."""
+    work = request.scope.get(WORK_SCOPE_KEY)
+    return work.principal if work is not None else None

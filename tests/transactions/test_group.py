@@ -18,7 +18,7 @@ from app.audit.models import AuditEvent
 from app.db import database
 from app.uow.unit import RequestContext
 from app.errors import Conflict, Unauthorized
-from app.security.deps import Principal, rejection
+from app.security.deps import PrincipalClaims, rejection
 from app.transactions.group import CreateGroups
 from app.transactions.models import Transaction
 from app.transactions.schemas import TransactionCreate
@@ -28,8 +28,8 @@ from tests.conftest import tx_payload
 pytestmark = pytest.mark.usefixtures("database_url")
 
 
-def principal_of(user) -> Principal:
-    return Principal(user_id=user.id, role=user.role, token_version=user.token_version,
+def principal_of(user) -> PrincipalClaims:
+    return PrincipalClaims(user_id=user.id, role=user.role, token_version=user.token_version,
                      claimed_username=user.username)
 
 
