@@ -135,10 +135,13 @@ def test_two_worker_processes_never_deliver_one_event_twice(client, admin_header
     assert rows(db, "SELECT count(*) AS n FROM webhook_attempts")[0].n == 60
 
 
-def test_the_worker_stops_cleanly_on_sigterm(database_url):
+def test_the_worker_stops_cleanly_on_sigterm(database_url, db):
     process = subprocess.Popen([sys.executable, "-m", "app", "worker", "--poll-interval", "0.1"], cwd=ROOT,
                                env={**os.environ, "LOG_LEVEL": "WARNING"}, stdout=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    deadline = time.monotonic() + 60  # running once its heartbeat is in: a loaded machine starts slowly
+    while not rows(db, "SELECT count(*) AS n FROM webhook_workers WHERE pid = :pid", pid=process.pid)[0].n:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=10)
     assert process.returncode == 0 and out.startswith("delivered 0")
