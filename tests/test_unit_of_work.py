@@ -102,3 +102,40 @@ def test_an_async_endpoint_gets_no_unit_of_work(database_url):
     with TestClient(plain_app, raise_server_exceptions=False) as client:
         response = client.get("/async")
     assert response.status_code == 500 and "opened" not in response.text
+
+
+def test_an_endpoint_gets_a_verified_principal_and_a_group_commit_one_the_claims(database_url, users):
+    from fastapi import APIRouter, FastAPI
+    from fastapi.testclient import TestClient
+
+    from app import errors
+    from app.db import CoreDb
+    from app.security.deps import AnyUser
+    from app.uow.routing import ApiRoute, GroupCommitRoute
+
+    from fastapi.responses import JSONResponse
+
+    def kind(principal, session):  # a complete response, as an idempotent endpoint must give
+        return JSONResponse({"type": type(principal).__name__, "actor": getattr(principal, "username", None)})
+
+    own, grouped = APIRouter(route_class=ApiRoute), APIRouter(route_class=GroupCommitRoute)
+
+    @own.post("/own")
+    def own_unit(principal: AnyUser, session: CoreDb):
+        return kind(principal, session)
+
+    @grouped.post("/grouped")
+    def in_group(principal: AnyUser, session: CoreDb):
+        return kind(principal, session)
+
+    plain_app = FastAPI()
+    errors.install(plain_app)
+    plain_app.include_router(own)
+    plain_app.include_router(grouped)
+    user = users.create("agent", "claimant")
+    headers = {"Authorization": f"Bearer {users.token_for(user)}"}
+    with TestClient(plain_app) as client:
+        assert client.post("/own", headers=headers).json() == {"type": "Principal", "actor": "claimant"}
+        assert client.post("/grouped", headers=headers).json() == {"type": "PrincipalClaims", "actor": None}
+        keyed = client.post("/grouped", headers={**headers, "Idempotency-Key": "k1"})
+        assert keyed.json() == {"type": "Principal", "actor": "claimant"}

@@ -8,9 +8,10 @@
     each costing more CPU than the request's SQL. JWT signature and role checks stay on the
     event loop.
   * `IdempotencyKeyRoute`: a POST that acts for a caller honours an Idempotency-Key.
-What a route needs is read from what it declares: its dependencies (`DbSession`/`CoreDb`
-open the unit of work, app/db.py; `RequireRole`/`RequireBrowserRole` name the principal to
-verify), its methods and status code, and `group_commit`.
+  * `GroupCommitRoute`: an ApiRoute whose write joins a group transaction.
+What a route needs is read from what it declares: its route class, and its dependencies
+(`DbSession`/`CoreDb` open the unit of work, app/db.py; `RequireRole`/`RequireBrowserRole`
+name the principal to verify), methods and status code.
 """
 
 import functools
@@ -67,13 +68,7 @@ class NotShownAfterCommit(Exception):
 
 
 def group_commit(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark an endpoint that commits its write in a group transaction (app/transactions/group.py).
-
-    The group checks each member's token in its own unit of work, so the request's unit does
-    not check it up front: the endpoint gets the unverified principal and must hand it to the
-    group. With an Idempotency-Key the request keeps its own unit of work (the key, the write
-    and the stored answer commit together); then the token is checked as usual.
-    """
+    """The old way to declare GroupCommitRoute (below), kept until app/transactions/routes.py uses the route class."""
     endpoint.checks_principal_in_group = True  # type: ignore[attr-defined]
     return endpoint
 
@@ -179,11 +174,13 @@ def _run_in_unit_of_work(endpoint: Callable[..., Any], needs: _EndpointNeeds) ->
 class UnitOfWorkRoute(APIRoute):
     """A sync endpoint runs as one unit of work, in one thread (module docstring)."""
 
+    checks_principal_in_group = False  # GroupCommitRoute
+
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         self.needs: _EndpointNeeds | None = None
         if not inspect.iscoroutinefunction(endpoint):
-            self.needs = _EndpointNeeds(kwargs.get("status_code") or 200,
-                                        getattr(endpoint, "checks_principal_in_group", False))
+            in_group = self.checks_principal_in_group or getattr(endpoint, "checks_principal_in_group", False)
+            self.needs = _EndpointNeeds(kwargs.get("status_code") or 200, in_group)
             endpoint = _run_in_unit_of_work(endpoint, self.needs)
         super().__init__(path, endpoint, **kwargs)
         if self.needs is not None:
@@ -250,3 +247,16 @@ class DecimalJSONRoute(APIRoute):
 
 class ApiRoute(DecimalJSONRoute, IdempotencyKeyRoute):
     """The JSON API's route class: Decimal bodies, one unit of work per request, Idempotency-Key."""
+
+
+class GroupCommitRoute(ApiRoute):
+    """An ApiRoute whose endpoint commits its write in a group transaction (app/transactions/group.py).
+
+    The group checks each member's token in its own unit of work, so the request's unit does
+    not check it up front: the endpoint gets the PrincipalClaims and must hand them to the
+    group. With an Idempotency-Key the request keeps its own unit of work (the key, the write
+    and the stored answer commit together); then the token is checked as usual and the
+    endpoint gets the verified Principal.
+    """
+
+    checks_principal_in_group = True

@@ -14,7 +14,7 @@ from app.security import csrf as csrf_tokens
 from app.security.sessions import end as end_session
 from app.security.sessions import login_settings
 from app.web.csrf import login_form_token
-from app.web.deps import BrowserSession, ScreenRoute, login_csrf
+from app.web.deps import BrowserSession, LoginFormRoute, ScreenRoute
 from app.web.errors import redirect, safe_return_path
 from app.web.session import (
     LOGIN_COOKIE,
@@ -27,6 +27,7 @@ from app.web.session import (
 from app.web.templating import render
 
 router = APIRouter(route_class=ScreenRoute)
+login_form = APIRouter(route_class=LoginFormRoute)  # POST /login; included in `router` below
 
 MAX_USERNAME = 256
 MAX_PASSWORD = 1024
@@ -60,8 +61,7 @@ def login_page(request: Request, next: str | None = None, signed_out: bool = Fal
                        notice="You have signed out." if signed_out else None)
 
 
-@router.post("/login")
-@login_csrf
+@login_form.post("/login")
 def login(
     request: Request,
     session: DbSession,
@@ -102,3 +102,6 @@ def logout(request: Request, session: DbSession, principal: BrowserSession):
     response = redirect(request, "/login?signed_out=1")
     clear_session_cookie(response, settings=get_settings())
     return response
+
+
+router.include_router(login_form)

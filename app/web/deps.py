@@ -11,7 +11,7 @@ then, for every request:
 
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.responses import Response
@@ -24,19 +24,15 @@ from app.web import csrf
 from app.web.errors import screen_error
 from app.web.session import session_principal
 
-F = TypeVar("F", bound=Callable[..., Any])
 # Set by ScreenRoute on the request scope; the browser dependencies refuse to work without it,
 # so a cookie can never authorize a route that skips the CSRF check.
 _SCREEN_SCOPE_KEY = "riskdesk.screen"
 
 
-def login_csrf(endpoint: F) -> F:
-    """Mark the login form's POST: its CSRF token is bound to the pre-session cookie."""
-    endpoint.is_login_form = True  # type: ignore[attr-defined]
-    return endpoint
-
-
 class ScreenRoute(UnitOfWorkRoute):
+    # The login form's POST binds its CSRF token to the pre-session cookie (LoginFormRoute).
+    is_login_form = False
+
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if inspect.iscoroutinefunction(endpoint):
             # Principals are verified only around sync endpoints (one thread, one unit of work).
@@ -53,7 +49,7 @@ class ScreenRoute(UnitOfWorkRoute):
         # No Decimal-JSON request (ApiRoute's): screens post forms, and the CSRF check must
         # parse the form on the very Request the handler reads.
         handler = super().get_route_handler()
-        is_login_form = getattr(self.endpoint, "is_login_form", False)
+        is_login_form = self.is_login_form
 
         async def screen_handler(request: Request) -> Response:
             request.scope[_SCREEN_SCOPE_KEY] = True
@@ -67,6 +63,12 @@ class ScreenRoute(UnitOfWorkRoute):
                 await request.close()  # a form parsed only for its CSRF field holds temp files
 
         return screen_handler
+
+
+class LoginFormRoute(ScreenRoute):
+    """The login form's POST: no session yet, so its CSRF token is bound to the pre-session cookie."""
+
+    is_login_form = True
 
 
 class RequireBrowserRole(RequiresPrincipal):
