@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
-from app.cases import service as cases
+from app.cases import claims, decisions
 from app.cases.schemas import DecisionRequest
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
@@ -93,6 +93,6 @@ def _decide_some_cases(session: Session) -> None:
     for username, decision in DEMO_DECISIONS:
         analyst = users.get_by_username(session=session, username=username)
         actor = Actor(name=analyst.username, id=analyst.id, role=analyst.role)
-        case = cases.claim_next(session=session, actor=actor)
+        case = claims.claim_next(session=session, actor=actor)
         if case is not None:
-            cases.decide(session=session, actor=actor, case_id=case.id, data=decision)
+            decisions.decide(session=session, actor=actor, case_id=case.id, data=decision)

@@ -4,10 +4,10 @@ from app.audit.models import AuditCheckpoint, AuditEvent, AuditVerification
 from app.cases.models import ReviewCase
 from app.db import Base
 from app.idempotency.models import IdempotencyKey
-from app.risk.models import AmountRule, RiskScore
-from app.security.models import RevokedToken
-from app.settings.models import Setting
 from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
+from app.risk.models import RiskScore
+from app.security.models import RevokedToken
+from app.settings.models import AmountRule, Setting
 from app.transactions.models import Transaction
 from app.users.models import LoginFailure, User
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookWorker

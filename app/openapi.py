@@ -11,6 +11,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+# Error answers that routes list in `responses=` (the body schema is added by `complete`).
+Responses = dict[int | str, dict[str, Any]]
+AUTH_ERRORS: Responses = {401: {"description": "Missing or invalid token"}, 403: {"description": "Role not allowed"}}
+BAD_INPUT: Responses = {422: {"description": "Invalid input; each error names its field"},
+                        413: {"description": "Body over 1 MiB"}}
+
 WITHOUT_DATABASE = {"/healthz", "/metrics"}
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 ERROR_SCHEMAS = {

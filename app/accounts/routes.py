@@ -3,10 +3,10 @@ from fastapi import APIRouter
 from app.accounts import service
 from app.accounts.schemas import AccountContext
 from app.db import CoreDb
+from app.fields import Identifier64
+from app.openapi import AUTH_ERRORS
 from app.routing import ApiRoute
 from app.security.deps import AnyUser
-from app.transactions.routes import AUTH_ERRORS
-from app.transactions.schemas import Identifier64
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ApiRoute)
 

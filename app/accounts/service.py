@@ -16,24 +16,24 @@ from sqlalchemy.orm import Session
 
 from app import money
 from app.accounts.schemas import AccountContext, Decision, NextAction, Policy, ScoreStats, Total
-from app.cases import service as cases
+from app.cases import queries as cases
+from app.cases.enums import CaseState
 from app.cases.schemas import CaseOut
 from app.db import PreparedStatement
-from app.risk.models import AmountRule, RiskScore
+from app.risk.models import RiskScore
 from app.security.deps import Principal
-from app.settings.models import Setting
+from app.settings.models import AmountRule, Setting
 from app.settings.service import review_settings_from
 from app.transactions import service as transactions
+from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.schemas import TransactionOut
-from app.transactions.models import Transaction
-from app.users.models import User
+from app.users.enums import Role
 
 RECENT_TRANSACTIONS = 20
 OPEN_CASES = 20
 RECENT_DECISIONS = 10
 NEXT_ACTIONS = 20
 
-T = Transaction.__table__.c
 R = RiskScore.__table__.c
 ACCOUNT = bindparam("account_id")
 EMPTY = literal_column("'[]'::json")
@@ -50,45 +50,15 @@ def _json_list(query, *order_by):
 
 # Cases and scores carry their transaction's account (migrations/versions/0009): each part
 # below is one range scan of an index by account, not a probe per transaction.
-# The top open cases are picked from the cases alone; only those few are then joined to
-# their transaction and users.
-_top_open_cases = (
-    select(cases.C.id).where(cases.C.account_id == ACCOUNT, cases.UNDECIDED)
-    .order_by(cases.C.risk.desc(), cases.C.id).limit(OPEN_CASES)
-)
-# Decisions likewise: the account's latest decided cases, then only those joined to their
-# transaction and decider.
-_decided = (
-    select(cases.C.id, cases.C.transaction_id, cases.C.decision, cases.C.reason_code, cases.C.note,
-           cases.C.decided_by, cases.C.decided_at)
-    .where(cases.C.account_id == ACCOUNT, cases.C.decided_at.is_not(None))
-    .order_by(cases.C.decided_at.desc(), cases.C.id.desc()).limit(RECENT_DECISIONS)
-    .subquery("decided")
-)
-_decider = User.__table__.c
-_decisions = (
-    select(_decided.c.id.label("case_id"), T.reference.label("transaction_reference"),
-           _decided.c.decision, _decided.c.reason_code, _decided.c.note,
-           select(_decider.username).where(_decider.id == _decided.c.decided_by).scalar_subquery().label("decided_by"),
-           _decided.c.decided_at)
-    .select_from(_decided).join(Transaction.__table__, T.id == _decided.c.transaction_id)
-)
 _scores = select(R.id, R.score, R.is_flagged).where(R.account_id == ACCOUNT).subquery()
 CONTEXT = PreparedStatement("account_context", select(
+    _json_list(transactions.recent_of_account(ACCOUNT, RECENT_TRANSACTIONS), lambda c: c.id.desc()).label("recent"),
+    _json_list(transactions.totals_of_account(ACCOUNT), "currency", "status").label("totals"),
+    _json_list(cases.top_undecided_of_account(ACCOUNT, OPEN_CASES), lambda c: c.risk.desc(), "id").label("open_cases"),
     _json_list(
-        select(*transactions.READ_COLUMNS).where(T.account_id == ACCOUNT).order_by(T.id.desc()).limit(RECENT_TRANSACTIONS),
-        lambda c: c.id.desc(),
-    ).label("recent"),
-    _json_list(
-        select(T.currency, T.status, func.count().label("count"), func.sum(T.amount).label("amount"))
-        .where(T.account_id == ACCOUNT).group_by(T.currency, T.status),
-        "currency", "status",
-    ).label("totals"),
-    _json_list(
-        cases.CASE_ROWS.where(cases.C.id.in_(_top_open_cases)),
-        lambda c: c.risk.desc(), "id",
-    ).label("open_cases"),
-    _json_list(_decisions, lambda c: c.decided_at.desc(), lambda c: c.case_id.desc()).label("decisions"),
+        cases.recent_decisions_of_account(ACCOUNT, RECENT_DECISIONS), lambda c: c.decided_at.desc(),
+        lambda c: c.case_id.desc(),
+    ).label("decisions"),
     select(func.json_build_object(
         "count", func.count(), "flagged", func.count().filter(_scores.c.is_flagged),
         "mean", cast(func.avg(_scores.c.score), Text), "min", func.min(_scores.c.score),
@@ -133,20 +103,20 @@ def _policy(stored: dict[str, Any], rules: list[dict[str, Any]]) -> Policy:
 
 def _next_actions(principal: Principal, account_id: str, recent, open_cases) -> list[NextAction]:
     actions = []
-    if principal.role in ("agent", "admin"):
+    if principal.role in (Role.AGENT, Role.ADMIN):
         actions.append(NextAction(action="create_transaction", method="POST", path="/transactions",
                                   why=f"post a new payment for {account_id}"))
         for tx in recent:
             if tx.risk_score is None:
                 actions.append(NextAction(action="post_risk_score", method="POST",
                                           path=f"/transactions/{tx.reference}/risk-scores", why="not scored yet"))
-            if tx.status == "pending" and tx.review_status in ("clear", "approved"):
+            if tx.status == TransactionStatus.PENDING and tx.review_status in (ReviewStatus.CLEAR, ReviewStatus.APPROVED):
                 actions.append(NextAction(action="settle", method="POST",
                                           path=f"/transactions/{tx.reference}/settlement",
                                           why=f"pending and review is {tx.review_status}"))
-    if principal.role in ("analyst", "admin"):
+    if principal.role in (Role.ANALYST, Role.ADMIN):
         for case in open_cases:
-            if case.state == "escalated" and principal.role != "admin":
+            if case.state == CaseState.ESCALATED and principal.role != Role.ADMIN:
                 continue
             if case.assignee is None:
                 actions.append(NextAction(action="claim_case", method="POST", path=f"/api/cases/{case.id}/claim",

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.db import database
 from app.errors import field_errors
-from app.querytext import refuse_unstorable
+from app.fields import refuse_unstorable
 
 EXPORT_BATCH = 5_000
 

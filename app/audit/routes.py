@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from app.audit import explorer, service as audit, verification
 from app.audit.explorer import AuditFilter, AuditQuery
 from app.db import DbSession
+from app.openapi import AUTH_ERRORS
 from app.routing import ApiRoute
 from app.security.deps import Admin, Principal
-from app.transactions.routes import AUTH_ERRORS
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=ApiRoute)
 BAD_FILTER = {422: {"description": "Invalid filter; each error names its field"}}

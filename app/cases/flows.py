@@ -2,7 +2,7 @@
 
 from sqlalchemy.orm import Session
 
-from app.cases import service
+from app.cases import queries
 from app.cases.schemas import CaseDetail
 from app.risk import service as risk
 from app.transactions import service as transactions
@@ -10,7 +10,7 @@ from app.transactions import service as transactions
 
 def case_detail(*, session: Session, case_id: int) -> CaseDetail:
     """The case with its transaction, every score, the account's recent history and the timeline."""
-    case = service.get(session=session, case_id=case_id)
+    case = queries.get(session=session, case_id=case_id)
     tx = None
     scores, history = [], []
     if case.transaction_reference is not None:
@@ -19,7 +19,7 @@ def case_detail(*, session: Session, case_id: int) -> CaseDetail:
         scores = risk.list_for_transaction(session=session, transaction_id=row.id)
         history_rows, _ = transactions.list_page(session=session, limit=20, account_id=row.account_id)
         history = [transactions.to_out(r) for r in history_rows]
-    events = service.timeline(session=session, case_id=case_id, reference=case.transaction_reference)
+    events = queries.timeline(session=session, case_id=case_id, reference=case.transaction_reference)
     return CaseDetail(
         case=case, transaction=tx, scores=scores, account_history=history,
         timeline=[

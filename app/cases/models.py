@@ -7,16 +7,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.cases.enums import UNDECIDED_STATES, CaseKind, CaseState, ReasonCode
 from app.db import Base
 
-STATES = ("open", "in_review", "approved", "rejected", "escalated")
-UNDECIDED_STATES = ("open", "in_review", "escalated")
-KINDS = ("risk", "reconciliation")
-DECISIONS = ("approve", "reject", "escalate")
-REASON_CODES = (
-    "false_positive", "verified_customer", "suspected_fraud", "account_takeover",
-    "sanctions_concern", "policy_violation", "needs_more_info", "other",
-)
+# For the CHECK constraints (plain strings: their SQL must not change) and the decision form.
+STATES = tuple(s.value for s in CaseState)
+KINDS = tuple(k.value for k in CaseKind)
+REASON_CODES = tuple(ReasonCode)
+UNDECIDED_SQL = "state IN (" + ", ".join(f"'{s}'" for s in UNDECIDED_STATES) + ")"
 
 
 class ReviewCase(Base):
@@ -30,8 +28,8 @@ class ReviewCase(Base):
     __tablename__ = "review_cases"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default="risk")
-    state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="open")
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default=CaseKind.RISK.value)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, server_default=CaseState.OPEN.value)
     transaction_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("transactions.id"))
     # The transaction's account, copied by the database on insert (migrations/versions/0009);
     # none for a case without a transaction.
@@ -72,12 +70,12 @@ class ReviewCase(Base):
         # One undecided case per transaction and kind: concurrent scores cannot open two.
         Index(
             "uq_review_cases_one_undecided", "transaction_id", "kind", unique=True,
-            postgresql_where=text("state IN ('open', 'in_review', 'escalated')"),
+            postgresql_where=text(UNDECIDED_SQL),
         ),
         # The queue and "next case": highest risk first, then oldest, over undecided cases.
         Index(
             "ix_review_cases_queue", text("risk DESC"), "id",
-            postgresql_where=text("state IN ('open', 'in_review', 'escalated')"),
+            postgresql_where=text(UNDECIDED_SQL),
         ),
         Index("ix_review_cases_transaction_id", "transaction_id"),
         Index("ix_review_cases_assignee_id", "assignee_id", postgresql_where=text("assignee_id IS NOT NULL")),
@@ -85,12 +83,12 @@ class ReviewCase(Base):
         Index("ix_review_cases_escalated", "id", postgresql_where=text("state = 'escalated'")),
         Index(
             "ix_review_cases_first_approved_by", "first_approved_by",
-            postgresql_where=text("first_approved_by IS NOT NULL AND state IN ('open', 'in_review', 'escalated')"),
+            postgresql_where=text(f"first_approved_by IS NOT NULL AND {UNDECIDED_SQL}"),
         ),
         # The account context: an account's top undecided cases, and its latest decisions.
         Index(
             "ix_review_cases_account_undecided", "account_id", text("risk DESC"), "id",
-            postgresql_where=text("state IN ('open', 'in_review', 'escalated')"),
+            postgresql_where=text(UNDECIDED_SQL),
         ),
         Index(
             "ix_review_cases_account_decided", "account_id", text("decided_at DESC"), text("id DESC"),

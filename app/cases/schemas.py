@@ -1,20 +1,37 @@
 """Review case shapes for /api/cases."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from app.cases.enums import CaseKind, CaseState, Decision, ReasonCode
+from app.fields import Currency, Identifier64, clean_text
 from app.risk.schemas import RiskScoreOut
-from app.transactions.schemas import TransactionOut, _clean_text
+from app.transactions.schemas import TransactionOut
 
-Decision = Literal["approve", "reject", "escalate"]
-ReasonCode = Literal[
-    "false_positive", "verified_customer", "suspected_fraud", "account_takeover",
-    "sanctions_concern", "policy_violation", "needs_more_info", "other",
-]
-CaseState = Literal["open", "in_review", "approved", "rejected", "escalated"]
-CaseKind = Literal["risk", "reconciliation"]
+
+class QueueFilter(BaseModel):
+    """The queue's filters, declared once for /api/cases and the queue screen; None means "any"."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: CaseState | None = None  # None: every undecided case
+    kind: CaseKind | None = None
+    currency: Currency | None = None
+    min_amount: Annotated[Decimal | None, Field(ge=0, lt=10**15, allow_inf_nan=False)] = None
+    max_amount: Annotated[Decimal | None, Field(ge=0, lt=10**15, allow_inf_nan=False)] = None
+    min_score: Annotated[int | None, Field(ge=0, le=100)] = None
+    max_score: Annotated[int | None, Field(ge=0, le=100)] = None
+    assignee: Identifier64 | None = None
+
+
+class CaseListQuery(QueueFilter):
+    """GET /api/cases: the queue's filters and a page of it."""
+
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str | None, Field(max_length=64)] = None
 
 
 class DecisionRequest(BaseModel):
@@ -28,7 +45,7 @@ class DecisionRequest(BaseModel):
     decision: Decision
     reason_code: ReasonCode
     note: Annotated[
-        Annotated[str, Field(max_length=2000)] | None, BeforeValidator(_clean_text), Field(validate_default=True)
+        Annotated[str, Field(max_length=2000)] | None, BeforeValidator(clean_text), Field(validate_default=True)
     ] = None
     # The case version the reviewer saw; a decision on a stale view is refused with 409.
     version: Annotated[int | None, Field(ge=1)] = None
@@ -38,7 +55,7 @@ class DecisionRequest(BaseModel):
     def _note_required_to_reject_or_escalate(cls, note: str | None, info: ValidationInfo) -> str | None:
         note = (note or "").strip() or None
         decision = info.data.get("decision")
-        if decision in ("reject", "escalate") and note is None:
+        if decision in (Decision.REJECT, Decision.ESCALATE) and note is None:
             raise ValueError(f"a note is required to {decision}")
         return note
 

@@ -15,26 +15,21 @@ indexes on bank_events decide any race on a bank_reference.
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app import money
-from app.audit import service as audit
 from app.audit.service import Actor
-from app.cases.models import UNDECIDED_STATES, ReviewCase
+from app.cases import opening
+from app.reconciliation.enums import LEDGER_STATUS, MATCHED, MismatchKind
 from app.reconciliation.models import BankEvent
 from app.reconciliation.schemas import BankEventIn, Mismatch
 from app.transactions.models import Transaction
-from app.webhooks import outbox
 
-LEDGER_STATUS = {"booked": "settled", "pending": "pending", "returned": "failed", "rejected": "failed"}
 # Queue order for reconciliation cases (risk 0–100): money missing or wrong first.
-RISK = {"missing_in_ledger": 80, "amount_mismatch": 70, "currency_mismatch": 70, "duplicate_bank_event": 60,
-        "status_mismatch": 50}
-C = ReviewCase.__table__.c
-# Literal, not an expanding IN: the partial index predicate of uq_review_cases_one_undecided, in an executemany.
-UNDECIDED_SQL = text("state IN (" + ", ".join(f"'{s}'" for s in UNDECIDED_STATES) + ")")
+RISK = {MismatchKind.MISSING_IN_LEDGER: 80, MismatchKind.AMOUNT_MISMATCH: 70, MismatchKind.CURRENCY_MISMATCH: 70,
+        MismatchKind.DUPLICATE_BANK_EVENT: 60, MismatchKind.STATUS_MISMATCH: 50}
 T = Transaction.__table__.c
 B = BankEvent.__table__.c
 
@@ -63,14 +58,14 @@ def digest(event: BankEventIn) -> str:
 
 def _compare(event: BankEventIn, tx) -> str:
     if tx is None:
-        return "missing_in_ledger"
+        return MismatchKind.MISSING_IN_LEDGER
     if event.currency != tx.currency:
-        return "currency_mismatch"
+        return MismatchKind.CURRENCY_MISMATCH
     if event.amount != tx.amount:
-        return "amount_mismatch"
+        return MismatchKind.AMOUNT_MISMATCH
     if LEDGER_STATUS[event.status] != tx.status:
-        return "status_mismatch"
-    return "matched"
+        return MismatchKind.STATUS_MISMATCH
+    return MATCHED
 
 
 def _explain(kind: str, event: BankEventIn, tx) -> str:
@@ -108,7 +103,7 @@ def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[
         tx = ledger.get(event.reference)
         is_primary = not versions
         if not is_primary or (tx is not None and tx.id in matched_txs):
-            kind = "duplicate_bank_event"
+            kind = MismatchKind.DUPLICATE_BANK_EVENT
         else:
             kind = _compare(event, tx)
         versions[item_digest] = is_primary
@@ -133,7 +128,7 @@ def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[
     # as a non-primary duplicate, unless the winner had this very payload (then it is a replay).
     retry = [(row, pair) for row, pair in zip(rows, kept) if (row["bank_reference"], row["digest"]) not in inserted]
     for row, pair in retry:
-        row.update(is_primary=False, outcome="duplicate_bank_event")
+        row.update(is_primary=False, outcome=MismatchKind.DUPLICATE_BANK_EVENT)
         new_id = session.execute(
             pg_insert(BankEvent.__table__).values(row).on_conflict_do_nothing().returning(B.id)
         ).scalar()
@@ -147,11 +142,19 @@ def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[
         event_id = inserted.get((row["bank_reference"], row["digest"]))
         if event_id is None:
             continue
-        if row["outcome"] == "matched":
+        if row["outcome"] == MATCHED:
             result.matched += 1
         else:
             mismatched.append((event_id, row["outcome"], item, tx))
-    case_ids = _open_cases(session, actor, mismatched)
+    opened = opening.open_for_mismatches(session=session, actor=actor, mismatches=[
+        opening.MismatchCase(
+            transaction_id=tx.id if tx else None, risk=RISK[kind], amount=tx.amount if tx else item.event.amount,
+            currency=tx.currency if tx else item.event.currency, reason=_explain(kind, item.event, tx),
+            bank_reference=item.event.bank_reference, reference=item.event.reference,
+        )
+        for _event_id, kind, item, tx in mismatched
+    ])
+    case_ids = {event_id: case_id for (event_id, *_), case_id in zip(mismatched, opened, strict=True)}
     if case_ids:
         session.execute(
             text("UPDATE bank_events SET case_id = v.case_id FROM unnest(:ids, :cases) AS v(id, case_id)"
@@ -164,67 +167,3 @@ def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[
             case_id=case_ids[event_id], line=item.line,
         ))
     return result
-
-
-def _case_values(kind: str, event: BankEventIn, tx) -> dict:
-    return {
-        "kind": "reconciliation", "transaction_id": tx.id if tx else None, "risk": RISK[kind],
-        "amount": tx.amount if tx else event.amount, "currency": tx.currency if tx else event.currency,
-        "reason": _explain(kind, event, tx),
-    }
-
-
-def _open_cases(session: Session, actor: Actor, mismatched: list) -> dict[int, int]:
-    """Case id per bank event id: one undecided reconciliation case per transaction (reused), one per
-    missing_in_ledger event."""
-    case_of: dict[int, int] = {}
-    opened: list[tuple[int, dict, BankEventIn]] = []
-    with_tx = {}
-    for event_id, kind, item, tx in mismatched:
-        if tx is not None:
-            with_tx.setdefault(tx.id, (kind, item.event, tx))
-    if with_tx:
-        statement = (
-            pg_insert(ReviewCase.__table__).on_conflict_do_nothing(
-                index_elements=["transaction_id", "kind"], index_where=UNDECIDED_SQL
-            ).returning(C.id, C.transaction_id)
-        )
-        values = {tx_id: _case_values(*spec) for tx_id, spec in with_tx.items()}
-        new = {row.transaction_id: row.id for row in session.execute(statement, list(values.values()))}
-        for tx_id, case_id in new.items():
-            opened.append((case_id, values[tx_id], with_tx[tx_id][1]))
-        missing = [tx_id for tx_id in with_tx if tx_id not in new]
-        existing = dict(session.execute(
-            select(C.transaction_id, C.id).where(
-                C.transaction_id.in_(missing), C.kind == "reconciliation", C.state.in_(UNDECIDED_STATES))
-        ).tuples().all()) if missing else {}
-        by_tx = {**existing, **new}
-        for event_id, _kind, _item, tx in mismatched:
-            if tx is not None:
-                case_of[event_id] = by_tx[tx.id]
-    loose = [(event_id, kind, item) for event_id, kind, item, tx in mismatched if tx is None]
-    if loose:
-        values = [_case_values(kind, item.event, None) for _, kind, item in loose]
-        ids = session.execute(
-            insert(ReviewCase.__table__).returning(C.id, sort_by_parameter_order=True), values
-        ).scalars().all()
-        for (event_id, _kind, item), case_id, value in zip(loose, ids, values):
-            case_of[event_id] = case_id
-            opened.append((case_id, value, item.event))
-    _announce(session, actor, opened)
-    return case_of
-
-
-def _announce(session: Session, actor: Actor, opened: list[tuple[int, dict, BankEventIn]]) -> None:
-    for case_id, values, event in opened:
-        audit.record(
-            session, actor=actor, action="case.opened", entity_type="case", entity_id=case_id,
-            after={"state": "open", "kind": "reconciliation", "risk": values["risk"],
-                   "bank_reference": event.bank_reference, "reference": event.reference},
-            reason=values["reason"],
-        )
-    outbox.enqueue_many(session, [
-        ("case.opened", {"case_id": case_id, "kind": "reconciliation", "reason": values["reason"],
-                         "bank_reference": event.bank_reference, "reference": event.reference})
-        for case_id, values, event in opened
-    ])

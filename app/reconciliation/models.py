@@ -16,15 +16,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+from app.reconciliation.enums import OUTCOMES, BankStatus, RunStatus
 
-BANK_STATUSES = ("booked", "pending", "returned", "rejected")
-MISMATCH_KINDS = ("missing_in_ledger", "amount_mismatch", "currency_mismatch", "status_mismatch", "duplicate_bank_event")
-OUTCOMES = ("matched", *MISMATCH_KINDS)
-RUN_STATUSES = ("processing", "completed", "failed")
 SOURCES = ("api", "csv")
 
 
-def _in(values: tuple[str, ...]) -> str:
+def _in(values) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
@@ -34,7 +31,7 @@ class ReconciliationRun(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     source: Mapped[str] = mapped_column(String(8), nullable=False)
     filename: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="processing")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default=RunStatus.PROCESSING.value)
     total_rows: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     rows_processed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     matched: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
@@ -47,7 +44,7 @@ class ReconciliationRun(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(f"status IN {_in(RUN_STATUSES)}", name="status"),
+        CheckConstraint(f"status IN {_in(RunStatus)}", name="status"),
         CheckConstraint(f"source IN {_in(SOURCES)}", name="source"),
         CheckConstraint("rows_processed <= total_rows", name="progress"),
     )
@@ -84,7 +81,7 @@ class BankEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(f"status IN {_in(BANK_STATUSES)}", name="status"),
+        CheckConstraint(f"status IN {_in(BankStatus)}", name="status"),
         CheckConstraint(f"outcome IN {_in(OUTCOMES)}", name="outcome"),
         CheckConstraint("amount > 0 AND amount < 1000000000000000", name="amount_range"),
         # The idempotency key: one primary event per bank reference, one row per distinct payload.

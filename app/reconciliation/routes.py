@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from app.db import DbSession
+from app.openapi import AUTH_ERRORS, BAD_INPUT
 from app.reconciliation import service
 from app.reconciliation.schemas import BankEventsRequest, ReconciliationResult, RunPage
 from app.routing import ApiRoute
 from app.security.deps import AnyUser, TransactionWriter
-from app.transactions.routes import AUTH_ERRORS, BAD_INPUT
 
 router = APIRouter(tags=["reconciliation"], route_class=ApiRoute)
 # The screens own /reconciliation/runs/…; the JSON reads live under /api like /api/cases.

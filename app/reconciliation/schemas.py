@@ -1,16 +1,12 @@
 """Bank events in and reconciliation results out; amounts are Decimal, never float."""
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from app.transactions.schemas import Amount, AmountInCurrency, Currency, Identifier128
+from app.fields import Amount, AmountInCurrency, Currency, Identifier128
+from app.reconciliation.enums import BankStatus, MismatchKind
 
-BankStatus = Literal["booked", "pending", "returned", "rejected"]
-MismatchKind = Literal[
-    "missing_in_ledger", "amount_mismatch", "currency_mismatch", "status_mismatch", "duplicate_bank_event"
-]
 MAX_EVENTS_PER_REQUEST = 5000
 
 

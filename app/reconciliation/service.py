@@ -13,6 +13,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
 from app.reconciliation import csv_format
+from app.reconciliation.enums import MATCHED, RunStatus
 from app.reconciliation.matching import ChunkResult, Numbered, reconcile_chunk
 from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
 from app.reconciliation.schemas import BankEventIn, Mismatch, ReconciliationResult, RunOut
@@ -48,7 +49,7 @@ def _add_progress(session: Session, run_id: int, rows: int, result: ChunkResult,
 def _complete(session: Session, actor: Actor, run_id: int) -> None:
     row = session.execute(
         update(ReconciliationRun.__table__).where(R.id == run_id)
-        .values(status="completed", completed_at=func.now(), updated_at=func.now())
+        .values(status=RunStatus.COMPLETED, completed_at=func.now(), updated_at=func.now())
         .returning(R.total_rows, R.matched, R.mismatched, R.replayed, R.malformed)
     ).one()
     audit.record(session, actor=actor, action="reconciliation.run_completed", entity_type="reconciliation_run",
@@ -151,7 +152,7 @@ def mismatches(*, session: Session, run_id: int, limit: int = 500) -> list[Misma
     """The run's mismatches in file order, each with its case."""
     rows = session.execute(
         select(B.bank_reference, B.reference, B.outcome.label("kind"), B.case_id, B.line_no.label("line"))
-        .where(B.run_id == run_id, B.outcome != "matched").order_by(B.id).limit(limit)
+        .where(B.run_id == run_id, B.outcome != MATCHED).order_by(B.id).limit(limit)
     )
     return [Mismatch(**row._asdict()) for row in rows]
 
@@ -159,7 +160,7 @@ def mismatches(*, session: Session, run_id: int, limit: int = 500) -> list[Misma
 def mismatch_counts(*, session: Session, run_id: int) -> dict[str, int]:
     """Mismatches per kind in the run."""
     rows = session.execute(
-        select(B.outcome, func.count()).where(B.run_id == run_id, B.outcome != "matched").group_by(B.outcome)
+        select(B.outcome, func.count()).where(B.run_id == run_id, B.outcome != MATCHED).group_by(B.outcome)
     )
     return dict(rows.tuples().all())
 

@@ -1,9 +1,8 @@
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, DateTime, FetchedValue, ForeignKey, Index, Numeric, SmallInteger, String, func,
+    BigInteger, CheckConstraint, DateTime, FetchedValue, ForeignKey, Index, SmallInteger, String, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,20 +33,4 @@ class RiskScore(Base):
               postgresql_include=["score", "is_flagged"]),  # a transaction's latest score
         Index("ix_risk_scores_account_id_id", "account_id", "id",
               postgresql_include=["score", "is_flagged"]),  # account context score statistics
-    )
-
-
-class AmountRule(Base):
-    """Flag every transaction in `currency` whose amount is at or above `threshold`."""
-
-    __tablename__ = "amount_rules"
-
-    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
-    threshold: Mapped[Decimal] = mapped_column(Numeric(19, 4), nullable=False)
-    updated_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
-
-    __table_args__ = (
-        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
-        CheckConstraint("threshold > 0", name="threshold_positive"),
     )

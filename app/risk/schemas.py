@@ -6,9 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.transactions.schemas import _clean_text, optional_text
-
-Text = Annotated[str, BeforeValidator(_clean_text)]
+from app.fields import Text, optional_text
 
 
 def _whole_number(value: Any) -> Any:

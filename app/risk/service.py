@@ -6,9 +6,10 @@ from sqlalchemy.orm import Session
 from app import money
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.cases import service as cases
-from app.risk.models import AmountRule, RiskScore
+from app.cases import opening, queries as cases
+from app.risk.models import RiskScore
 from app.risk.schemas import RiskScoreCreate, RiskScoreCreated, RiskScoreOut
+from app.settings.models import AmountRule
 from app.settings.service import get_review_settings
 from app.transactions import service as transactions
 from app.transactions.models import Transaction
@@ -44,7 +45,7 @@ def post_score(*, session: Session, actor: Actor, reference: str, data: RiskScor
         reason="; ".join(reasons) or None,
     )
     if reasons:
-        case_id = cases.open_for_transaction(
+        case_id = opening.open_for_transaction(
             session=session, actor=actor, tx=tx, risk=data.score, reason="; ".join(reasons)[:500]
         )
     else:

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from app.config import Settings, get_settings
-from app.querytext import refuse_unstorable
+from app.fields import refuse_unstorable
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "role", "iat", "exp", "jti", "ver")

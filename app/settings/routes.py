@@ -8,12 +8,12 @@ from pydantic import ValidationError
 
 from app import money
 from app.db import DbSession
+from app.fields import Currency
+from app.openapi import AUTH_ERRORS, BAD_INPUT
 from app.routing import ApiRoute
 from app.security.deps import Admin
 from app.settings import service
 from app.settings.schemas import AmountRuleOut, AmountRuleSet, SettingsOut, SettingsUpdate
-from app.transactions.routes import AUTH_ERRORS, BAD_INPUT
-from app.transactions.schemas import Currency
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], route_class=ApiRoute)
 

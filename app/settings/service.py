@@ -16,7 +16,7 @@ from app import money
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
-from app.risk.models import AmountRule
+from app.settings.models import AmountRule
 from app.settings.models import Setting
 
 DEFAULTS = {

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+from app.transactions.enums import ReviewStatus, TransactionStatus
 
 
 class Transaction(Base):
@@ -23,8 +24,8 @@ class Transaction(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
-    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
-    review_status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="clear")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default=TransactionStatus.PENDING.value)
+    review_status: Mapped[str] = mapped_column(String(16), nullable=False, server_default=ReviewStatus.CLEAR.value)
     settlement_reason: Mapped[str | None] = mapped_column(String(500))
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))

@@ -1,33 +1,47 @@
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
+from app import cursors
 from app.db import CoreDb, DbSession
 from app.errors import Conflict, field_errors
-from app.routing import ApiRoute, Shaped, group_commit
-from app.security.deps import AnyUser, TransactionWriter
+from app.fields import Identifier64
+from app.openapi import AUTH_ERRORS, BAD_INPUT
+from app.routing import ApiRoute, Shaped
+from app.security.deps import AnyUser, PrincipalClaims, TransactionWriter
 from app.transactions import service
+from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.group import groups
 from app.transactions.schemas import (
     BatchRequest,
     BatchResponse,
-    Identifier64,
     SettlementRequest,
     TransactionCreate,
     TransactionOut,
     TransactionPage,
 )
+from app.uow.routing import GroupCommitRoute
 
 router = APIRouter(prefix="/transactions", tags=["transactions"], route_class=ApiRoute)
 
-AUTH_ERRORS = {401: {"description": "Missing or invalid token"}, 403: {"description": "Role not allowed"}}
-BAD_INPUT = {422: {"description": "Invalid input; each error names its field"},
-             413: {"description": "Body over 1 MiB"}}
+
+def create_transaction(data: TransactionCreate, response: Response, principal: TransactionWriter, session: CoreDb):
+    if isinstance(principal, PrincipalClaims):  # not yet checked: the group checks it in its transaction
+        outcome = groups.create(data, principal, session.info["context"])
+    else:  # with an Idempotency-Key, in the request's own transaction
+        outcome = service.create(session=session, actor=principal.actor, data=data)
+    if not outcome.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return Shaped(service.as_plain(outcome.transaction))
 
 
-@router.post(
+# The write joins a group transaction (app/transactions/group.py): a GroupCommitRoute.
+router.add_api_route(
     "",
+    create_transaction,
+    methods=["POST"],
+    route_class_override=GroupCommitRoute,
     response_model=TransactionOut,
     summary="Create a transaction (idempotent by reference)",
     responses={
@@ -37,15 +51,6 @@ BAD_INPUT = {422: {"description": "Invalid input; each error names its field"},
         **BAD_INPUT,
     },
 )
-@group_commit
-def create_transaction(data: TransactionCreate, response: Response, principal: TransactionWriter, session: CoreDb):
-    if principal.username is None:  # not yet checked: the group checks it in its transaction
-        outcome = groups.create(data, principal, session.info["context"])
-    else:  # with an Idempotency-Key, in the request's own transaction
-        outcome = service.create(session=session, actor=principal.actor, data=data)
-    if not outcome.created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return Shaped(service.as_plain(outcome.transaction))
 
 
 @router.post(
@@ -100,21 +105,12 @@ def list_transactions(
     principal: AnyUser,
     session: DbSession,
     account_id: Annotated[Identifier64 | None, Query()] = None,
-    status: Literal["pending", "settled", "failed"] | None = None,
-    review_status: Literal["clear", "flagged", "approved", "rejected"] | None = None,
+    status: TransactionStatus | None = None,
+    review_status: ReviewStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ):
-    after_id = None
-    if cursor is not None:
-        try:
-            after_id = service.decode_cursor(cursor)
-        except ValueError:
-            from fastapi.exceptions import RequestValidationError
-
-            raise RequestValidationError(
-                [{"loc": ("query", "cursor"), "msg": "invalid cursor", "type": "value_error"}]
-            ) from None
+    after_id = cursors.from_query(cursor, service.decode_cursor)
     rows, next_cursor = service.list_page(
         session=session, limit=limit, after_id=after_id,
         account_id=account_id, status=status, review_status=review_status,

@@ -3,51 +3,16 @@
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app import money
+from app.fields import AmountInCurrency, Amount, Currency, Identifier64, Identifier128, clean_text, optional_text
+from app.transactions.enums import ReviewStatus, TransactionStatus
 
 METADATA_MAX_BYTES = 16 * 1024
 METADATA_MAX_DEPTH = 32
 DEFAULT_CURRENCY = "USD"
-
-
-def _clean_text(value: Any) -> Any:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        # JSON may escape a lone surrogate ("\ud800"); it is not text and cannot be stored.
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-    return value
-
-
-def _identifier(value: Any) -> Any:
-    value = _clean_text(value)
-    if isinstance(value, str) and (value != value.strip() or not value.isprintable()):
-        raise ValueError("must be printable and have no leading or trailing spaces")
-    return value
-
-
-def optional_text(max_length: int) -> Any:
-    """Text up to max_length, or null. The length applies to the text alone: pydantic cannot
-    apply it to a `str | None` union behind a BeforeValidator, and an explicit null was a 500."""
-    return Annotated[Annotated[str, Field(max_length=max_length)] | None, BeforeValidator(_clean_text)]
-
-
-Identifier64 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=64)]
-Identifier128 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=128)]
-Currency = Annotated[str, BeforeValidator(money.validate_currency), Field(examples=["USD"])]
-Amount = Annotated[
-    Decimal,
-    BeforeValidator(money.parse_amount),
-    Field(description="A decimal string or JSON number, > 0 and < 10^15, within the currency's minor units",
-          examples=["1250.50"]),
-]
 
 
 def _json_safe_number(value: Decimal) -> int | float | str:
@@ -65,7 +30,7 @@ def normalize_metadata(value: Any, depth: int = 0) -> Any:
         # Refuse it before recursion overflows (here, in json.dumps, or writing the response): a 500.
         raise ValueError(f"must not nest objects or arrays more than {METADATA_MAX_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {_clean_text(k): normalize_metadata(v, depth + 1) for k, v in value.items()}
+        return {clean_text(k): normalize_metadata(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
         return [normalize_metadata(v, depth + 1) for v in value]
     if isinstance(value, Decimal):
@@ -74,17 +39,7 @@ def normalize_metadata(value: Any, depth: int = 0) -> Any:
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("metadata numbers must be finite")
         return value
-    return _clean_text(value)
-
-
-class AmountInCurrency(BaseModel):
-    """An `amount` checked against the minor units of a `currency` declared before it."""
-
-    @field_validator("amount", check_fields=False)
-    @classmethod
-    def amount_fits_currency(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
-        currency = info.data.get("currency")
-        return money.check_minor_units(amount, currency) if currency else amount
+    return clean_text(value)
 
 
 class TransactionCreate(AmountInCurrency):
@@ -130,8 +85,8 @@ class TransactionOut(BaseModel):
     reference: str
     amount: str = Field(examples=["1250.50"])
     currency: str
-    status: Literal["pending", "settled", "failed"]
-    review_status: Literal["clear", "flagged", "approved", "rejected"]
+    status: TransactionStatus
+    review_status: ReviewStatus
     counterparty: str | None
     description: str | None
     metadata: dict[str, Any]
@@ -150,7 +105,7 @@ class TransactionPage(BaseModel):
 class SettlementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "settled"}]})
 
-    status: Literal["settled", "failed"]
+    status: Literal["settled", "failed"]  # the two TransactionStatus values a settlement reaches
     reason: optional_text(500) = None
 
 

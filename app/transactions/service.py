@@ -5,23 +5,22 @@ index decides the race, so any number of concurrent identical posts create one r
 losers read the winner's row and compare payloads (identical → replay, else 409).
 """
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, text, update
+from sqlalchemy import Row, Select, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from app import money
+from app import cursors, money
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.db import RequestContext
 from app.errors import Conflict, NotFound
 from app.risk.models import RiskScore
+from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
 from app.webhooks import outbox as webhooks
@@ -216,10 +215,14 @@ def create_many(*, session: Session, items: Sequence[NewTransaction]) -> list[Cr
     return results
 
 
+def _not_found(reference: str) -> NotFound:
+    return NotFound(f"transaction {reference!r} not found")
+
+
 def _check_reference(reference: str) -> None:
     if "\x00" in reference:
         # No stored reference holds NUL, and the driver cannot send one: not found, not a 500.
-        raise NotFound(f"transaction {reference!r} not found")
+        raise _not_found(reference)
 
 
 def read_by_reference(*, session: Session, reference: str) -> Row:
@@ -227,7 +230,7 @@ def read_by_reference(*, session: Session, reference: str) -> Row:
     _check_reference(reference)
     row = session.execute(READ_BY_REFERENCE, {"reference": reference}).one_or_none()
     if row is None:
-        raise NotFound(f"transaction {reference!r} not found")
+        raise _not_found(reference)
     return row
 
 
@@ -236,24 +239,22 @@ def get_for_update(*, session: Session, reference: str) -> Transaction:
     _check_reference(reference)
     tx = session.scalars(BY_REFERENCE_FOR_UPDATE, {"reference": reference}).one_or_none()
     if tx is None:
-        raise NotFound(f"transaction {reference!r} not found")
+        raise _not_found(reference)
     return tx
 
 
+CURSOR_PREFIX = "id"
+
+
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+    """The transactions cursor that points after id `last_id`."""
+    return cursors.encode(CURSOR_PREFIX, last_id)
 
 
 def decode_cursor(cursor: str) -> int:
-    """The id a cursor points after; ValueError if it was not made by encode_cursor."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("invalid cursor") from None
-    prefix, _, value = raw.partition(":")
-    if prefix != "id" or not value.isdigit() or len(value) > 19:
-        raise ValueError("invalid cursor")
-    return int(value)
+    """The id a transactions cursor points after; ValueError if it is not one of ours."""
+    (last_id,) = cursors.decode(cursor, CURSOR_PREFIX, 1)
+    return last_id
 
 
 def list_page(
@@ -262,8 +263,8 @@ def list_page(
     limit: int,
     after_id: int | None = None,
     account_id: str | None = None,
-    status: str | None = None,
-    review_status: str | None = None,
+    status: TransactionStatus | None = None,
+    review_status: ReviewStatus | None = None,
 ) -> tuple[list[Row], str | None]:
     """Newest first, keyset-paginated by id; returns the page and the next cursor."""
     statement = select(*READ_COLUMNS).order_by(_COLUMNS.id.desc()).limit(limit + 1)
@@ -281,8 +282,8 @@ def list_page(
 
 
 REVIEW_BLOCKS_SETTLEMENT = {
-    "flagged": "its review case is still open",
-    "rejected": "it was rejected in review",
+    ReviewStatus.FLAGGED: "its review case is still open",
+    ReviewStatus.REJECTED: "it was rejected in review",
 }
 
 
@@ -291,9 +292,9 @@ def settle(*, session: Session, actor: Actor, reference: str, request: Settlemen
     tx = get_for_update(session=session, reference=reference)
     if tx.status == request.status:
         return tx
-    if tx.status != "pending":
+    if tx.status != TransactionStatus.PENDING:
         raise Conflict(f"transaction {reference!r} is already {tx.status}; it cannot become {request.status}")
-    if request.status == "settled" and tx.review_status in REVIEW_BLOCKS_SETTLEMENT:
+    if request.status == TransactionStatus.SETTLED and tx.review_status in REVIEW_BLOCKS_SETTLEMENT:
         raise Conflict(f"transaction {reference!r} cannot be settled: {REVIEW_BLOCKS_SETTLEMENT[tx.review_status]}")
     before = {"status": tx.status}
     session.execute(
@@ -312,9 +313,39 @@ def settle(*, session: Session, actor: Actor, reference: str, request: Settlemen
         after={"status": tx.status},
         reason=request.reason,
     )
-    # Outbound webhook (issue 5): in this transaction, so it exists iff the settlement commits.
+    # Outbound webhook: in this transaction, so it exists iff the settlement commits.
     webhooks.enqueue(session, f"transaction.{tx.status}", {
         "reference": tx.reference, "account_id": tx.account_id, "status": tx.status,
         "amount": money.format_amount(tx.amount, tx.currency), "currency": tx.currency, "reason": tx.settlement_reason,
     })
     return tx
+
+
+def set_review_status(*, session: Session, actor: Actor, tx: Transaction, status: ReviewStatus, reason: str) -> None:
+    """Move the transaction's review status (flagged by a case, then its decision), audited; no-op if unchanged."""
+    if tx.review_status == status:
+        return
+    before = tx.review_status
+    session.execute(
+        update(Transaction).where(_COLUMNS.id == tx.id).values(review_status=status, updated_at=func.now())
+    )
+    tx.review_status = status
+    audit.record(
+        session, actor=actor, action="transaction.review_status_changed", entity_type="transaction",
+        entity_id=tx.reference, before={"review_status": before}, after={"review_status": status}, reason=reason,
+    )
+
+
+# --- for the account context (app/accounts): one statement built from these parts -------
+
+def recent_of_account(account_id, limit: int) -> Select:
+    """The account's `limit` newest transactions, in READ_COLUMNS (the latest score included)."""
+    return select(*READ_COLUMNS).where(_COLUMNS.account_id == account_id).order_by(_COLUMNS.id.desc()).limit(limit)
+
+
+def totals_of_account(account_id) -> Select:
+    """The account's count and sum of amounts per currency and status."""
+    return (
+        select(_COLUMNS.currency, _COLUMNS.status, func.count().label("count"), func.sum(_COLUMNS.amount).label("amount"))
+        .where(_COLUMNS.account_id == account_id).group_by(_COLUMNS.currency, _COLUMNS.status)
+    )

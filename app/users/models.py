@@ -14,8 +14,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+from app.users.enums import Role
 
-ROLES = ("admin", "analyst", "agent")
+ROLES = tuple(r.value for r in Role)
 
 
 class User(Base):
@@ -31,7 +32,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
-    __table_args__ = (CheckConstraint("role IN ('admin', 'analyst', 'agent')", name="role"),)
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}".replace('"', "'"), name="role"),)
 
 
 class LoginFailure(Base):

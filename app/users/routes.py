@@ -8,18 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from app.db import DbSession
+from app.openapi import AUTH_ERRORS, BAD_INPUT, Responses
 from app.routing import ApiRoute
 from app.security.deps import Admin
 from app.security.passwords import WeakPassword
-from app.transactions.routes import AUTH_ERRORS, BAD_INPUT
 from app.users import service
 from app.users.schemas import PasswordReset, RoleChange, UserCreate, UserList, UserOut
 
 router = APIRouter(prefix="/api/users", tags=["users"], route_class=ApiRoute)
 
 UserId = Annotated[int, Path(ge=1, lt=2**63)]
-NOT_FOUND = {404: {"description": "Unknown user"}}
-LAST_ADMIN = {409: {"description": "Would leave no active admin"}}
+NOT_FOUND: Responses = {404: {"description": "Unknown user"}}
+LAST_ADMIN: Responses = {409: {"description": "Would leave no active admin"}}
 
 
 @router.get("", response_model=UserList, summary="Every user", responses=AUTH_ERRORS)

@@ -1,12 +1,11 @@
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from app.security.passwords import check_password_strength
+from app.users.enums import Role
 from app.users.service import validate_username
 
-Role = Literal["admin", "analyst", "agent"]
 
 
 class UserCreate(BaseModel):

@@ -14,6 +14,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import Conflict, NotFound
 from app.security.passwords import WeakPassword, check_password_strength, hash_password
+from app.users.enums import Role
 from app.users.models import ROLES, User
 
 USERNAME_MAX = 64
@@ -61,14 +62,14 @@ def create(*, session: Session, actor: Actor, username: str, role: str, password
 
 def list_all(*, session: Session) -> list[User]:
     """Every user: admins first, then by name."""
-    return list(session.scalars(select(User).order_by(User.role != "admin", User.username)))
+    return list(session.scalars(select(User).order_by(User.role != Role.ADMIN, User.username)))
 
 
 def _lock_active_admins(session: Session) -> list[int]:
     # Locked in id order, so two admins changing each other cannot deadlock; a concurrent
     # change waits here and then sees the committed result (a demoted admin drops out).
     return list(session.scalars(
-        select(User.id).where(User.role == "admin", User.is_active).order_by(User.id).with_for_update()
+        select(User.id).where(User.role == Role.ADMIN, User.is_active).order_by(User.id).with_for_update()
     ))
 
 
@@ -110,7 +111,7 @@ def change_role(*, session: Session, actor: Actor, user_id: int, role: str) -> U
     """Give a user another role; Conflict when that would leave no active admin."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    user = _locked(session, user_id, removes_admin=role != "admin")
+    user = _locked(session, user_id, removes_admin=role != Role.ADMIN)
     if user.role == role:
         return user
     before = user.role

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Path, Request
 from sqlalchemy.orm import Session
 
 from app.db import DbSession
-from app.querytext import QueryText
+from app.fields import QueryText
 from app.security.deps import Principal
 from app.settings import service
 from app.settings.routes import current, validated_rule

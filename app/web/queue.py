@@ -4,18 +4,17 @@ One URL serves the page and, for HTMX requests, only the rows (filters and "load
 swap rows in place); counts refresh themselves from /queue/counts.
 """
 
-from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from app.cases import service as cases
-from app.cases.schemas import CaseKind, CaseState
+from app import cursors
+from app.cases import claims, queue as cases_queue
+from app.cases.schemas import QueueFilter
 from app.db import DbSession
 from app.errors import field_errors
-from app.transactions.schemas import Currency, Identifier64
 from app.web.deps import BrowserUser, ScreenRoute
 from app.web.errors import redirect
 from app.web.templating import is_htmx, render
@@ -25,23 +24,10 @@ router = APIRouter(route_class=ScreenRoute)
 PAGE_SIZE = 50
 
 
-class QueueQuery(BaseModel):
-    """The queue's filters as typed in the filter bar; blank fields mean "any"."""
+class QueueQuery(QueueFilter):
+    """The queue's filters as typed in the filter bar, and the page; blank fields mean "any"."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    state: CaseState | None = None
-    kind: CaseKind | None = None
-    currency: Currency | None = None
-    min_amount: Annotated[Decimal | None, Field(ge=0, lt=10**15, allow_inf_nan=False)] = None
-    max_amount: Annotated[Decimal | None, Field(ge=0, lt=10**15, allow_inf_nan=False)] = None
-    min_score: Annotated[int | None, Field(ge=0, le=100)] = None
-    max_score: Annotated[int | None, Field(ge=0, le=100)] = None
-    assignee: Identifier64 | None = None
     cursor: Annotated[str | None, Field(max_length=64)] = None
-
-    def filters(self) -> cases.QueueFilter:
-        return cases.QueueFilter(**self.model_dump(exclude={"cursor"}))
 
     def query_string(self, **changes: Any) -> str:
         values = {**self.model_dump(exclude_none=True), **changes}
@@ -67,10 +53,10 @@ def queue(request: Request, session: DbSession, principal: BrowserUser):
     after = None
     if query.cursor:
         try:
-            after = cases.decode_cursor(query.cursor)
+            after = cases_queue.decode_cursor(query.cursor)
         except ValueError:
-            errors["cursor"] = "invalid cursor"
-    items, next_cursor = cases.list_page(session=session, filters=query.filters(), limit=PAGE_SIZE, after=after)
+            errors["cursor"] = cursors.INVALID
+    items, next_cursor = cases_queue.list_page(session=session, filters=query, limit=PAGE_SIZE, after=after)
     context = {
         "items": items, "next_cursor": next_cursor, "query": query, "errors": errors, "raw": request.query_params,
         "active_nav": "queue",
@@ -84,13 +70,13 @@ def queue(request: Request, session: DbSession, principal: BrowserUser):
 
 @router.get("/queue/counts")
 def queue_counts(request: Request, session: DbSession, principal: BrowserUser):
-    counts = cases.counts(session=session, user_id=principal.user_id)
+    counts = cases_queue.counts(session=session, user_id=principal.user_id)
     return render(request, "queue/_counts.html", {"counts": counts}, principal=principal)
 
 
 @router.post("/cases/next")
 def next_case(request: Request, session: DbSession, principal: BrowserUser):
-    claimed = cases.claim_next(session=session, actor=principal.actor)
+    claimed = claims.claim_next(session=session, actor=principal.actor)
     if claimed is None:
         if is_htmx(request):
             return render(request, "queue/_next_empty.html", principal=principal)

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.db import DbSession
 from app.reconciliation import csv_format, service as reconciliation
+from app.reconciliation.enums import RunStatus
 from app.security.deps import Principal
+from app.users.enums import Role
 from app.web.deps import BrowserUser, RequireBrowserRole, ScreenRoute
 from app.web.errors import redirect
 from app.web.templating import render
@@ -26,7 +28,7 @@ router = APIRouter(route_class=ScreenRoute)
 UPLOAD_PATH = "/reconciliation/upload"
 RunId = Annotated[int, Path(ge=1, lt=2**63)]
 # The screen users who may write bank events: the API's TransactionWriter minus agents (no screens).
-BANK_EVENT_WRITERS = ("admin",)
+BANK_EVENT_WRITERS = (Role.ADMIN,)
 BankEventWriter = Annotated[Principal, Depends(RequireBrowserRole(*BANK_EVENT_WRITERS))]
 
 
@@ -67,7 +69,7 @@ def upload_statement(request: Request, session: DbSession, principal: BankEventW
 def _run_context(session: Session, run_id: int, principal: Principal) -> dict:
     run = reconciliation.get_run(session=session, run_id=run_id)
     context = {"run": run, "active_nav": "reconciliation", "may_advance": may_upload(principal)}
-    if run.status != "processing":
+    if run.status != RunStatus.PROCESSING:
         context.update(
             counts=reconciliation.mismatch_counts(session=session, run_id=run_id),
             mismatches=reconciliation.mismatches(session=session, run_id=run_id),
@@ -87,7 +89,7 @@ def advance_run(run_id: RunId, request: Request, session: DbSession, principal: 
     busy = not reconciliation.process_next_chunk(session=session, actor=principal.actor, run_id=run_id)
     session.commit()
     run = reconciliation.get_run(session=session, run_id=run_id)
-    if run.status != "processing":
+    if run.status != RunStatus.PROCESSING:
         return redirect(request, f"/reconciliation/runs/{run_id}")
     return render(request, "reconciliation/_progress.html", {"run": run, "busy": busy, "may_advance": True},
                   principal=principal)

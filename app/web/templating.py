@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from app.config import PROJECT_ROOT
 from app.money import format_amount
 from app.security.deps import Principal
+from app.users.enums import Role
 from app.web.csrf import token_for_request
 from app.web.session import verified_principal
 
@@ -60,6 +61,18 @@ def dt(value: datetime | None) -> str:
     return "" if value is None else _as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
+# Risk badges: high from the default flag threshold, medium from 40.
+RISK_HIGH = 70
+RISK_MEDIUM = 40
+
+
+def risk_class(score: int) -> str:
+    """The badge class for a 0–100 risk score: risk-high, risk-medium or risk-low."""
+    if score >= RISK_HIGH:
+        return "risk-high"
+    return "risk-medium" if score >= RISK_MEDIUM else "risk-low"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -67,7 +80,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, age=age, dt=dt)
+    env.filters.update(money=money, age=age, dt=dt, risk_class=risk_class)
     return env
 
 
@@ -81,7 +94,7 @@ class CurrentUser:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
 
 def is_htmx(request: Request) -> bool:

@@ -14,6 +14,7 @@ from app.web.deps import BrowserAdmin, ScreenRoute
 from app.web.errors import redirect
 from app.web.templating import render
 from app.webhooks import service as webhooks
+from app.webhooks.enums import DeliveryStatus
 from app.webhooks.models import EVENT_TYPES
 from app.webhooks.schemas import EndpointCreate
 
@@ -65,9 +66,8 @@ def change_endpoint(endpoint_id: Id, action: Annotated[str, Path(pattern="^(enab
 
 @router.get("/webhooks/deliveries")
 def deliveries_page(request: Request, session: DbSession, principal: BrowserAdmin):
-    status = request.query_params.get("status") or None
-    if status not in (None, "pending", "delivered", "failed"):
-        status = None
+    given = request.query_params.get("status")
+    status = DeliveryStatus(given) if given in tuple(DeliveryStatus) else None
     worker = webhooks.worker_status(session=session, seen_within_minutes=get_settings().webhook_worker_seen_minutes)
     return render(request, "webhooks/deliveries.html", {
         "deliveries": webhooks.list_deliveries(session=session, status=status), "status": status, "worker": worker,

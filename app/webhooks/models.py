@@ -8,9 +8,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+from app.webhooks.enums import DeliveryStatus, EventType
 
-EVENT_TYPES = ("transaction.settled", "transaction.failed", "case.opened", "case.decided")
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
+EVENT_TYPES = tuple(e.value for e in EventType)
 
 
 class WebhookEndpoint(Base):
@@ -51,7 +51,7 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("webhook_events.id"), nullable=False)
     endpoint_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("webhook_endpoints.id"), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default=DeliveryStatus.PENDING.value)
     attempt_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="8")
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
@@ -62,7 +62,7 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        CheckConstraint(f"status IN {tuple(s.value for s in DeliveryStatus)!r}".replace('"', "'"), name="status"),
         CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
         Index("uq_webhook_deliveries_event_id_endpoint_id", "event_id", "endpoint_id", unique=True),
         # What workers scan: due pending deliveries, oldest due first.

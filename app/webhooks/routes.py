@@ -1,19 +1,20 @@
 """Admin JSON for webhooks: endpoints (the secret only in the creation response) and deliveries."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from app.db import DbSession
+from app.openapi import AUTH_ERRORS, BAD_INPUT, Responses
 from app.routing import ApiRoute
 from app.security.deps import Admin
-from app.transactions.routes import AUTH_ERRORS, BAD_INPUT
 from app.webhooks import service
+from app.webhooks.enums import DeliveryStatus
 from app.webhooks.schemas import DeliveryOut, DeliveryPage, EndpointCreate, EndpointCreated, EndpointOut, EndpointUpdate
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], route_class=ApiRoute)
 Id = Annotated[int, Path(ge=1, lt=2**63)]
-NOT_FOUND = {404: {"description": "Unknown endpoint or delivery"}}
+NOT_FOUND: Responses = {404: {"description": "Unknown endpoint or delivery"}}
 
 
 @router.post("/endpoints", response_model=EndpointCreated, status_code=201,
@@ -47,7 +48,7 @@ def delete_endpoint(endpoint_id: Id, principal: Admin, session: DbSession):
             responses=AUTH_ERRORS)
 def list_deliveries(
     principal: Admin, session: DbSession,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ):
     return DeliveryPage(items=service.list_deliveries(session=session, status=status, limit=limit))

@@ -1,15 +1,15 @@
 """Webhook endpoint and delivery shapes; a secret appears only in the creation response."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.config import get_settings
-from app.transactions.schemas import _clean_text
+from app.fields import Text, optional_text
 from app.webhooks import targets
+from app.webhooks.enums import EventType
 
-EventType = Literal["transaction.settled", "transaction.failed", "case.opened", "case.decided"]
 
 
 class EndpointCreate(BaseModel):
@@ -18,9 +18,9 @@ class EndpointCreate(BaseModel):
          "description": "Ops alerts"}
     ]})
 
-    url: Annotated[str, BeforeValidator(_clean_text), Field(min_length=1, max_length=2000)]
+    url: Annotated[Text, Field(min_length=1, max_length=2000)]
     event_types: list[EventType] = Field(min_length=1, max_length=4)
-    description: Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(_clean_text)] = None
+    description: optional_text(200) = None
 
     @field_validator("url")
     @classmethod

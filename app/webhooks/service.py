@@ -7,6 +7,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
 from app.webhooks import signing
+from app.webhooks.enums import DeliveryStatus
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.webhooks.schemas import AttemptOut, DeliveryOut, EndpointCreate, EndpointCreated, EndpointOut, WorkerStatus
 
@@ -84,7 +85,7 @@ DELIVERY_ROWS = (
 )
 
 
-def list_deliveries(*, session: Session, status: str | None = None, limit: int = 100) -> list[DeliveryOut]:
+def list_deliveries(*, session: Session, status: DeliveryStatus | None = None, limit: int = 100) -> list[DeliveryOut]:
     """Newest deliveries first, each with its attempts."""
     statement = DELIVERY_ROWS.order_by(D.id.desc()).limit(limit)
     if status:
@@ -105,14 +106,14 @@ def retry(*, session: Session, actor: Actor, delivery_id: int) -> DeliveryOut:
     """Make a delivery due now with at least one more attempt allowed (whatever its state)."""
     row = session.execute(
         update(WebhookDelivery.__table__).where(D.id == delivery_id)
-        .values(status="pending", next_attempt_at=func.now(), updated_at=func.now(),
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=func.now(), updated_at=func.now(),
                 max_attempts=func.greatest(D.max_attempts, D.attempt_count + 1))
         .returning(D.id, D.attempt_count)
     ).one_or_none()
     if row is None:
         raise NotFound(f"webhook delivery {delivery_id} not found")
     audit.record(session, actor=actor, action="webhook.delivery_retried", entity_type="webhook_delivery",
-                 entity_id=delivery_id, after={"status": "pending", "attempts_so_far": row.attempt_count})
+                 entity_id=delivery_id, after={"status": DeliveryStatus.PENDING, "attempts_so_far": row.attempt_count})
     return DeliveryOut(**session.execute(DELIVERY_ROWS.where(D.id == delivery_id)).one()._asdict())
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import text
 from app.config import get_settings
 from app.db import database
 from app.webhooks import signing, targets
+from app.webhooks.enums import DeliveryStatus
 
 log = logging.getLogger("riskdesk.webhooks")
 
@@ -191,12 +192,12 @@ class Worker:
             log.warning("webhook delivery raised", exc_info=True, extra={"delivery_id": delivery.id})
         self.attempts += 1
         if error is None:
-            status, retry_in = "delivered", 0.0
+            status, retry_in = DeliveryStatus.DELIVERED, 0.0
             self.delivered += 1
         elif delivery.attempt_count >= delivery.max_attempts:
-            status, retry_in = "failed", 0.0
+            status, retry_in = DeliveryStatus.FAILED, 0.0
         else:
-            status, retry_in = "pending", backoff(delivery.attempt_count, self.config)
+            status, retry_in = DeliveryStatus.PENDING, backoff(delivery.attempt_count, self.config)
         if error:
             log.info("webhook delivery failed", extra={"delivery_id": delivery.id, "attempt": delivery.attempt_count,
                                                        "error": error, "next": status})

@@ -6,7 +6,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from app.audit.service import Actor
-from app.cases import service as cases
+from app.cases import claims
 from app.cases.models import ReviewCase
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
@@ -99,7 +99,7 @@ def test_a_case_claimed_by_someone_else_shows_a_conflict_in_place(page: Page, us
     expect(page.get_by_role("button", name="Approve")).to_be_visible()
 
     # Bob claims it while Alice is looking at the page.
-    cases.claim(session=db, actor=Actor(name="bob", id=bob.id, role="analyst"), case_id=case_id)
+    claims.claim(session=db, actor=Actor(name="bob", id=bob.id, role="analyst"), case_id=case_id)
     db.commit()
 
     page.evaluate("window.__noReload = true")

@@ -213,16 +213,6 @@ def event_count(db) -> int:
     return db.scalar(select(func.count()).select_from(AuditEvent))
 
 
-def error_fields(response) -> list[Any]:
-    return [error["field"] for error in response.json()["detail"]]
-
-
-def assert_rejected(response, field: str | None, status_code: int = 422) -> None:
-    """A client error whose body names `field`."""
-    assert response.status_code == status_code, response.text
-    assert field in error_fields(response), response.text
-
-
 def assert_conflict(response, *fragments: str) -> None:
     """A 409 whose message contains every fragment."""
     assert response.status_code == 409, response.text

@@ -3,7 +3,8 @@
 import base64
 
 import pytest
-from tests.cases.conftest import assert_rejected, case_row, event_count, expire_lease, reconciliation_case
+from tests.cases.conftest import case_row, event_count, expire_lease, reconciliation_case
+from tests.transactions.conftest import assert_rejected
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.risk.models import RiskScore
-from tests.cases.conftest import assert_rejected, case_count, event_count, review_status
+from tests.cases.conftest import case_count, event_count, review_status
+from tests.transactions.conftest import assert_rejected
 
 VALID = {"score": 80, "model": "fraud-gbm", "reasons": [{"code": "velocity", "description": "fast"}]}
 

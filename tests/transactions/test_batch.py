@@ -4,9 +4,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.audit.models import AuditEvent
 from app.transactions.schemas import BatchResponse
 from app.transactions.models import Transaction
 from tests.conftest import tx_payload

@@ -4,7 +4,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from app.web.templating import age, dt, money, templates
+import pytest
+
+from app.web.templating import age, dt, money, risk_class, templates
 from tests.web.conftest import submit_login
 
 
@@ -58,3 +60,10 @@ def test_a_rejected_username_is_echoed_escaped(client):
     assert response.status_code == 401
     assert "<img src=x" not in response.text
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in response.text
+
+
+@pytest.mark.parametrize(("score", "badge"), [
+    (100, "risk-high"), (70, "risk-high"), (69, "risk-medium"), (40, "risk-medium"), (39, "risk-low"), (0, "risk-low"),
+])
+def test_risk_badge_is_high_from_70_and_medium_from_40(score, badge):
+    assert risk_class(score) == badge

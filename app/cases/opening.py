@@ -1,0 +1,133 @@
+"""Opening review cases: the one code path for risk cases (scores, amount rules) and
+reconciliation cases (mismatches with the bank).
+
+Each opened case is audited (`case.opened`) and announced to webhooks in the caller's
+transaction. One undecided case per transaction and kind: the partial unique index
+`uq_review_cases_one_undecided` decides any race, and a case already waiting is reused.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.cases.enums import UNDECIDED_STATES, CaseKind, CaseState
+from app.cases.models import UNDECIDED_SQL, ReviewCase
+from app.cases.queries import UNDECIDED, C
+from app.transactions import service as transactions
+from app.transactions.enums import ReviewStatus
+from app.transactions.models import Transaction
+from app.webhooks import outbox as webhooks
+
+# Literal, not an expanding IN: the partial index predicate of uq_review_cases_one_undecided, in an executemany.
+UNDECIDED_PREDICATE = text(UNDECIDED_SQL)
+
+
+def open_for_transaction(*, session: Session, actor: Actor, tx: Transaction, risk: int, reason: str) -> int:
+    """The id of the transaction's undecided risk case, opening one (and flagging the transaction) if none.
+
+    The caller holds the transaction's row lock; the partial unique index is the backstop
+    that makes a second undecided case impossible even without it.
+    """
+    opened = session.execute(
+        pg_insert(ReviewCase)
+        .values(kind=CaseKind.RISK, transaction_id=tx.id, risk=risk, amount=tx.amount, currency=tx.currency,
+                reason=reason)
+        .on_conflict_do_nothing(index_elements=["transaction_id", "kind"], index_where=UNDECIDED)
+        .returning(C.id)
+    ).scalar()
+    if opened is None:
+        return session.execute(
+            update(ReviewCase)
+            .where(C.transaction_id == tx.id, C.kind == CaseKind.RISK, UNDECIDED)
+            .values(risk=func.greatest(C.risk, risk), updated_at=func.now())
+            .returning(C.id)
+        ).scalar_one()
+    audit.record(
+        session, actor=actor, action="case.opened", entity_type="case", entity_id=opened,
+        after={"state": CaseState.OPEN, "kind": CaseKind.RISK, "risk": risk, "transaction": tx.reference},
+        reason=reason,
+    )
+    transactions.set_review_status(session=session, actor=actor, tx=tx, status=ReviewStatus.FLAGGED,
+                                   reason=f"case {opened} opened")
+    webhooks.enqueue(session, "case.opened", {"case_id": opened, "kind": CaseKind.RISK, "risk": risk,
+                                              "reference": tx.reference, "reason": reason})
+    return opened
+
+
+@dataclass(frozen=True)
+class MismatchCase:
+    """A bank event that does not agree with the ledger, to be reviewed."""
+
+    transaction_id: int | None  # None: the ledger has no such transaction
+    risk: int
+    amount: Decimal
+    currency: str
+    reason: str
+    bank_reference: str
+    reference: str
+
+    def values(self) -> dict[str, Any]:
+        return {"kind": CaseKind.RECONCILIATION, "transaction_id": self.transaction_id, "risk": self.risk,
+                "amount": self.amount, "currency": self.currency, "reason": self.reason}
+
+
+def open_for_mismatches(*, session: Session, actor: Actor, mismatches: Sequence[MismatchCase]) -> list[int]:
+    """The case id of each mismatch, in order: one undecided reconciliation case per transaction (one
+    already waiting is reused, the first mismatch of a transaction describes a new one), and a case
+    of its own for each mismatch without a transaction."""
+    case_ids: list[int] = [0] * len(mismatches)
+    opened: list[tuple[int, MismatchCase]] = []
+    first_of: dict[int, MismatchCase] = {}
+    for mismatch in mismatches:
+        if mismatch.transaction_id is not None:
+            first_of.setdefault(mismatch.transaction_id, mismatch)
+    by_transaction: dict[int, int] = {}
+    if first_of:
+        statement = pg_insert(ReviewCase.__table__).on_conflict_do_nothing(
+            index_elements=["transaction_id", "kind"], index_where=UNDECIDED_PREDICATE
+        ).returning(C.id, C.transaction_id)
+        new = {row.transaction_id: row.id
+               for row in session.execute(statement, [m.values() for m in first_of.values()])}
+        opened.extend((case_id, first_of[tx_id]) for tx_id, case_id in new.items())
+        waiting = [tx_id for tx_id in first_of if tx_id not in new]
+        existing = dict(session.execute(
+            select(C.transaction_id, C.id).where(
+                C.transaction_id.in_(waiting), C.kind == CaseKind.RECONCILIATION, C.state.in_(UNDECIDED_STATES))
+        ).tuples().all()) if waiting else {}
+        by_transaction = {**existing, **new}
+    loose = [i for i, mismatch in enumerate(mismatches) if mismatch.transaction_id is None]
+    if loose:
+        ids = session.execute(
+            insert(ReviewCase.__table__).returning(C.id, sort_by_parameter_order=True),
+            [mismatches[i].values() for i in loose],
+        ).scalars().all()
+        for i, case_id in zip(loose, ids, strict=True):
+            case_ids[i] = case_id
+            opened.append((case_id, mismatches[i]))
+    for i, mismatch in enumerate(mismatches):
+        if mismatch.transaction_id is not None:
+            case_ids[i] = by_transaction[mismatch.transaction_id]
+    _announce_mismatch_cases(session, actor, opened)
+    return case_ids
+
+
+def _announce_mismatch_cases(session: Session, actor: Actor, opened: list[tuple[int, MismatchCase]]) -> None:
+    for case_id, mismatch in opened:
+        audit.record(
+            session, actor=actor, action="case.opened", entity_type="case", entity_id=case_id,
+            after={"state": CaseState.OPEN, "kind": CaseKind.RECONCILIATION, "risk": mismatch.risk,
+                   "bank_reference": mismatch.bank_reference, "reference": mismatch.reference},
+            reason=mismatch.reason,
+        )
+    webhooks.enqueue_many(session, [
+        ("case.opened", {"case_id": case_id, "kind": CaseKind.RECONCILIATION, "reason": mismatch.reason,
+                         "bank_reference": mismatch.bank_reference, "reference": mismatch.reference})
+        for case_id, mismatch in opened
+    ])

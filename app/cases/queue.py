@@ -1,0 +1,78 @@
+"""The review queue: highest risk first, then oldest, with filters and live counts."""
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from app import cursors
+from app.cases.enums import CaseState
+from app.cases.queries import ASSIGNEE, CASE_ROWS, CLAIM_IS_LIVE, UNDECIDED, C, state_condition, to_out
+from app.cases.schemas import CaseOut, QueueFilter
+
+CURSOR_PREFIX = "q"
+
+
+def encode_cursor(risk: int, case_id: int) -> str:
+    """The queue cursor that points after the case (`risk`, `case_id`)."""
+    return cursors.encode(CURSOR_PREFIX, risk, case_id)
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    """The (risk, id) a queue cursor points after; ValueError if it is not one of ours."""
+    risk, case_id = cursors.decode(cursor, CURSOR_PREFIX, 2)
+    return risk, case_id
+
+
+def list_page(
+    *, session: Session, filters: QueueFilter, limit: int, after: tuple[int, int] | None = None
+) -> tuple[list[CaseOut], str | None]:
+    """Highest risk first, then oldest; keyset-paginated on (risk, id)."""
+    statement = CASE_ROWS.where(state_condition(filters.state)).order_by(C.risk.desc(), C.id).limit(limit + 1)
+    if after is not None:
+        risk, case_id = after
+        statement = statement.where(or_(C.risk < risk, and_(C.risk == risk, C.id > case_id)))
+    if filters.kind:
+        statement = statement.where(C.kind == filters.kind)
+    if filters.currency:
+        statement = statement.where(C.currency == filters.currency)
+    if filters.min_amount is not None:
+        statement = statement.where(C.amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        statement = statement.where(C.amount <= filters.max_amount)
+    if filters.min_score is not None:
+        statement = statement.where(C.risk >= filters.min_score)
+    if filters.max_score is not None:
+        statement = statement.where(C.risk <= filters.max_score)
+    if filters.assignee:
+        statement = statement.where(ASSIGNEE.username == filters.assignee, CLAIM_IS_LIVE)
+    rows = session.execute(statement).all()
+    next_cursor = encode_cursor(rows[limit - 1].risk, rows[limit - 1].id) if len(rows) > limit else None
+    return [to_out(row) for row in rows[:limit]], next_cursor
+
+
+# Live counts stop at COUNT_CAP ("10,000+"): a queue that long needs no exact number, and
+# each count then reads at most that many index entries however deep the backlog is.
+COUNT_CAP = 10_000
+
+
+def _capped_count(condition):
+    return (
+        select(func.count())
+        .select_from(select(C.id).where(UNDECIDED, condition).limit(COUNT_CAP).subquery())
+        .scalar_subquery()
+    )
+
+
+def counts(*, session: Session, user_id: int) -> dict[str, int]:
+    """Live queue counts (each at most COUNT_CAP): open, in review, escalated, awaiting a second approval, mine."""
+    row = session.execute(
+        select(
+            _capped_count(state_condition(CaseState.OPEN)).label("open"),
+            _capped_count(state_condition(CaseState.IN_REVIEW)).label("in_review"),
+            _capped_count(C.state == CaseState.ESCALATED).label("escalated"),
+            _capped_count(and_(C.first_approved_by.is_not(None), C.state != CaseState.ESCALATED)).label(
+                "awaiting_second_approval"
+            ),
+            _capped_count(and_(C.assignee_id == user_id, CLAIM_IS_LIVE)).label("mine"),
+        )
+    ).one()
+    return row._asdict()
