@@ -12,7 +12,6 @@
 """
 
 import argparse
-import os
 import secrets
 import statistics
 import sys
@@ -25,7 +24,7 @@ import psutil
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import api_throughput as harness  # noqa: E402  embedded PostgreSQL, uvicorn, processes
+import harness  # noqa: E402  embedded PostgreSQL, uvicorn, processes
 from review_queue import connect, database_env  # noqa: E402
 
 ROOT = harness.ROOT

@@ -30,7 +30,7 @@ import psutil
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import api_throughput as harness  # noqa: E402  embedded PostgreSQL, processes, clean-up
+import harness  # noqa: E402  embedded PostgreSQL, processes, clean-up
 
 ROOT = harness.ROOT
 sys.path.insert(0, str(ROOT))

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import api_throughput as harness  # embedded PostgreSQL, processes, clean-up
+import harness  # embedded PostgreSQL, processes, clean-up
 
 HOST = harness.HOST
 PASSWORD = "correct-horse-battery"  # meets the old rule (length) and the new one (zxcvbn)

@@ -44,7 +44,7 @@ import psutil
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import api_throughput as harness  # noqa: E402  embedded PostgreSQL, uvicorn, CPU meter, py-spy
+import harness  # noqa: E402  embedded PostgreSQL, uvicorn, CPU meter, py-spy
 import loadgen  # noqa: E402  keep-alive HTTP/1.1 client, percentiles
 
 ROOT = harness.ROOT
@@ -736,7 +736,8 @@ def explain_app_queries(url: str, analyst: tuple[int, str], case_id: int) -> lis
     from sqlalchemy import event
 
     from app.audit.service import Actor
-    from app.cases import flows, service as cases
+    from app.cases import claims, flows, queue
+    from app.cases.schemas import QueueFilter
     from app.db import database
 
     database.configure(url)
@@ -761,18 +762,18 @@ def explain_app_queries(url: str, analyst: tuple[int, str], case_id: int) -> lis
 
     user_id, username = analyst
     actor = Actor(name=username, id=user_id, role="analyst")
-    claim = statements_of(lambda s: cases.claim_next(session=s, actor=actor))
+    claim = statements_of(lambda s: claims.claim_next(session=s, actor=actor))
     wanted = [
         ("claim-next: the case the analyst already holds",
          next(stmt for stmt in claim if "review_cases.assignee_id = %(" in stmt[0] and "SKIP" not in stmt[0])),
         ("claim-next: the top free case, FOR UPDATE SKIP LOCKED, claimed in the same UPDATE",
          next(stmt for stmt in claim if "SKIP LOCKED" in stmt[0])),
         ("queue first page (GET /api/cases?limit=50)",
-         statements_of(lambda s: cases.list_page(session=s, filters=cases.QueueFilter(), limit=50))[0]),
+         statements_of(lambda s: queue.list_page(session=s, filters=QueueFilter(), limit=50))[0]),
         ("queue first page, state=open",
-         statements_of(lambda s: cases.list_page(session=s, filters=cases.QueueFilter(state="open"), limit=50))[0]),
+         statements_of(lambda s: queue.list_page(session=s, filters=QueueFilter(state="open"), limit=50))[0]),
         ("queue counts (GET /api/cases/counts), first statement",
-         statements_of(lambda s: cases.counts(session=s, user_id=user_id))[0]),
+         statements_of(lambda s: queue.counts(session=s, user_id=user_id))[0]),
     ]
     for sql, params in statements_of(lambda s: flows.case_detail(session=s, case_id=case_id)):
         wanted.append((f"case page (GET /api/cases/{{id}}): {case_page_part(sql)}", (sql, params)))

@@ -1,6 +1,6 @@
 """Soak: steady mixed traffic against one uvicorn worker for --minutes, then check the data.
 
-Starts a throwaway embedded PostgreSQL (the harness of bench/api_throughput.py), migrates,
+Starts a throwaway embedded PostgreSQL (bench/harness.py), migrates,
 creates an agent, --analysts analysts and an admin, starts one uvicorn worker of the real
 app and drives it at a steady rate from threads in this process:
 
@@ -39,7 +39,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_throughput import (  # noqa: E402 - the shared bench harness
+from harness import (  # noqa: E402 - the shared bench harness
     BENCH, HOST, PYTHON, ROOT, begin_run, close_resources, log, run_cli, start_database, start_server,
 )
 
