@@ -11,23 +11,38 @@ from pathlib import Path
 from app.audit import chain
 from app.audit.service import Actor
 from app.config import ConfigError, check_production_safety, get_settings
-from app.db import database, resolve_database_url
+from app import roles
+from app.db import database
 from app.errors import Conflict
 
 log = logging.getLogger("riskdesk.cli")
 WORKER_RESTART_SECONDS = 5.0
 
 
+def _use(runtime_url: str) -> str:
+    """Serve as the runtime role; pinned in the environment, so anything that reads the
+    settings again (a reconnect after dispose, the worker thread) gets the same URL."""
+    if not get_settings().database_url:
+        os.environ["DATABASE_URL"] = runtime_url
+        get_settings.cache_clear()
+    database.configure(runtime_url)
+    return runtime_url
+
+
 def _connect() -> str:
-    url = resolve_database_url(get_settings())
-    database.configure(url)
-    return url
+    """The app's database as the runtime role (with the embedded server: `riskdesk_app`)."""
+    return _use(roles.database_urls(get_settings())[1])
+
+
+def _migrate() -> str:
+    """Migrate as the owner (MIGRATION_DATABASE_URL), grant the runtime role, then use it."""
+    migration_url, runtime_url = roles.database_urls(get_settings())
+    roles.migrate(migration_url, runtime_url)
+    return _use(runtime_url)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from app.migrations import upgrade_to_head
-
-    upgrade_to_head(_connect())
+    _migrate()
     print("migrated to head")
     return 0
 
@@ -196,7 +211,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import demo
-    from app.migrations import upgrade_to_head
 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO)
@@ -208,8 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    url = _connect()
-    upgrade_to_head(url)
+    _migrate()
     created = False
     if not settings.is_production:
         with database.session() as session:

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     database_url: str | None = None
+    # Migrations connect as this owner of the schema (default: DATABASE_URL); when the two
+    # users differ, migrate grants DATABASE_URL's user only what the app needs (app/roles.py).
+    migration_database_url: str | None = None
     app_env: Literal["development", "test", "production"] = "development"
     secret_key: str | None = None
 

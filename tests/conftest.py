@@ -94,24 +94,45 @@ def admin_execute(admin_url: str, statement) -> None:
         conn.close()
 
 
+RUNTIME_ROLE = "riskdesk_test_app"
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def owner_url() -> Iterator[str]:
+    """The test database as its owner, who migrated it (tampering, clean-up)."""
     admin_url = _server_admin_url()
     admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
     admin_execute(admin_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
     url = make_url(admin_url).set(drivername="postgresql+psycopg2", database=TEST_DB)
-    rendered = url.render_as_string(hide_password=False)
-    from app.migrations import upgrade_to_head
-
-    upgrade_to_head(rendered)
-    # Pinned twice: the engine keeps this URL across dispose(), and anything that reads
-    # settings (subprocesses, a fresh Database) sees the test database, never the dev one.
-    os.environ["DATABASE_URL"] = rendered
-    get_settings.cache_clear()
-    database.configure(rendered)
-    yield rendered
+    yield url.render_as_string(hide_password=False)
     database.dispose()
     admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+
+
+@pytest.fixture(scope="session")
+def database_url(owner_url) -> Iterator[str]:
+    """The test database as the app's runtime role, as production runs it (app/roles.py):
+    migrated by the owner, then granted only what the app needs."""
+    from app import roles
+
+    roles.ensure_login_role(owner_url, RUNTIME_ROLE)
+    runtime_url = roles.with_user(owner_url, RUNTIME_ROLE)
+    roles.migrate(owner_url, runtime_url)
+    # Pinned twice: the engine keeps this URL across dispose(), and anything that reads
+    # settings (subprocesses, a fresh Database) sees the test database, never the dev one.
+    os.environ["DATABASE_URL"] = runtime_url
+    get_settings.cache_clear()
+    database.configure(runtime_url)
+    yield runtime_url
+
+
+@pytest.fixture(scope="session")
+def owner_engine(owner_url):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(owner_url, pool_size=2)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +141,7 @@ def clean_tables(request) -> Iterator[None]:
         yield
         return
     yield
-    with database.engine.begin() as conn:
+    with request.getfixturevalue("owner_engine").begin() as conn:
         conn.exec_driver_sql(CLEANUP_SQL)
 
 

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.audit.models import AuditEvent
-from app.db import database
 from app.users.models import User
 from tests.security.conftest import pinned_test_database  # noqa: F401  (autouse: see its docstring)
 
@@ -144,14 +143,14 @@ def test_audit_verify_reports_ok_and_the_event_count_on_a_clean_chain(run_cli, c
     assert result.stdout.strip() == f"OK {events} events"
 
 
-def test_audit_verify_exits_1_naming_the_first_edited_event(run_cli, client, db):
+def test_audit_verify_exits_1_naming_the_first_edited_event(run_cli, client, db, owner_engine):
     run_cli("create-user", "carol", "--role", "analyst", "--password-stdin", stdin=NEW_PASSWORD)
     for _ in range(3):
         token_response(client, "carol", "wrong-password-123")
     ids = db.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()
     edited = ids[2]
     # Only a superuser bypassing the append-only trigger can do this; verify must notice.
-    with database.engine.begin() as conn:
+    with owner_engine.begin() as conn:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text("UPDATE audit_events SET reason = 'nothing happened' WHERE id = :id"), {"id": edited})
 

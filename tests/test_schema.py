@@ -71,16 +71,16 @@ def test_named_constraints_in_the_database_are_the_models(database_url):
 
 
 @pytest.fixture
-def scratch_database_url(database_url) -> Iterator[str]:
+def scratch_database_url(owner_url) -> Iterator[str]:
     """An empty database of our own on the test server, dropped afterwards."""
     name = f"riskdesk_scratch_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
     def admin(statement) -> None:
-        admin_execute(libpq_url(database_url), statement)
+        admin_execute(libpq_url(owner_url), statement)
 
     admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        yield make_url(owner_url).set(database=name).render_as_string(hide_password=False)
     finally:
         admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

@@ -8,12 +8,11 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
-from app.db import database
 from tests.conftest import ROOT
 
 
 @pytest.fixture
-def tamper(database_url) -> Callable[[str, dict | None], None]:
+def tamper(owner_engine) -> Callable[[str, dict | None], None]:
     """Run one statement on audit_events with the append-only trigger switched off.
 
     This is what an attacker with the table owner's (or a superuser's) rights can do. The
@@ -22,7 +21,7 @@ def tamper(database_url) -> Callable[[str, dict | None], None]:
     """
 
     def run(statement: str, params: dict | None = None) -> None:
-        with database.engine.begin() as conn:
+        with owner_engine.begin() as conn:
             conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"))
             conn.execute(text(statement), params or {})
             conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update"))

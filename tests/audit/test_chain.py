@@ -14,7 +14,6 @@ from sqlalchemy.exc import DBAPIError
 from app.audit.models import AuditEvent
 from app.audit import service as audit
 from app.audit.service import SYSTEM_ACTOR, Actor, verify_chain
-from app.db import database
 from app.errors import Conflict
 from tests.conftest import tx_payload
 
@@ -88,11 +87,12 @@ def test_event_content_is_what_the_action_did(client, agent_headers, db):
     ],
     ids=["update", "delete", "truncate"],
 )
-def test_database_rejects_changes_to_audit_events_even_for_the_table_owner(client, agent_headers, db, statement):
+def test_database_rejects_changes_to_audit_events_even_for_the_table_owner(client, agent_headers, db, statement,
+                                                                           owner_engine):
     post_transactions(client, agent_headers, 2)
     before = chain_rows(db)
 
-    with database.engine.connect() as conn:
+    with owner_engine.connect() as conn:
         owner, current_user = conn.execute(
             text("SELECT tableowner, current_user FROM pg_tables WHERE tablename = 'audit_events'")
         ).one()

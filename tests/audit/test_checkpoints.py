@@ -24,9 +24,9 @@ def checkpointed(client, agent_headers, db, run_cli, tmp_path):
     return path
 
 
-def recompute_hashes_from(first_id: int) -> None:
+def recompute_hashes_from(owner_engine, first_id: int) -> None:
     """What an attacker with the owner's rights does after an edit: rebuild every later link."""
-    with database.engine.begin() as conn:
+    with owner_engine.begin() as conn:
         conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"))
         rows = list(chain.stored_rows(conn))
         previous = chain.GENESIS_HASH
@@ -69,47 +69,47 @@ def test_deleting_the_newest_events_passes_a_plain_verify_but_not_the_checkpoint
     assert f"checkpoint event {ids[5]} is missing or altered" in result.stdout
 
 
-def test_an_edit_with_every_later_hash_recomputed_fails_the_checkpoint(checkpointed, db, tamper, run_cli):
+def test_an_edit_with_every_later_hash_recomputed_fails_the_checkpoint(checkpointed, db, tamper, run_cli, owner_engine):
     ids = audit_event_ids(db)
     tamper("UPDATE audit_events SET reason = 'covered up' WHERE id = :id", {"id": ids[2]})
-    recompute_hashes_from(ids[2])
+    recompute_hashes_from(owner_engine, ids[2])
 
     assert run_cli("audit", "verify").returncode == 0  # a consistent, rewritten chain
     result = run_cli("audit", "verify", "--checkpoint", checkpointed)
     assert result.returncode == 1 and "BROKEN" in result.stdout
 
 
-def test_swapped_rows_fail(checkpointed, db, tamper, run_cli):
+def test_swapped_rows_fail(checkpointed, db, tamper, run_cli, owner_engine):
     ids = audit_event_ids(db)
     tamper("UPDATE audit_events a SET entity_id = b.entity_id FROM audit_events b "
            "WHERE (a.id, b.id) IN ((:x, :y), (:y, :x))", {"x": ids[1], "y": ids[3]})
-    recompute_hashes_from(ids[1])
+    recompute_hashes_from(owner_engine, ids[1])
     result = run_cli("audit", "verify", "--checkpoint", checkpointed)
     assert result.returncode == 1 and "BROKEN" in result.stdout
 
 
-def test_a_column_rewritten_by_alter_using_fails(checkpointed, db, run_cli):
+def test_a_column_rewritten_by_alter_using_fails(checkpointed, db, run_cli, owner_engine):
     ids = audit_event_ids(db)
-    with database.engine.begin() as conn:  # no row trigger fires for ALTER TABLE … USING
+    with owner_engine.begin() as conn:  # no row trigger fires for ALTER TABLE … USING
         conn.execute(text("ALTER TABLE audit_events ALTER COLUMN entity_id TYPE varchar(128) "
                           "USING replace(entity_id, 'before', 'b4')"))
-    recompute_hashes_from(ids[0])
+    recompute_hashes_from(owner_engine, ids[0])
     assert run_cli("audit", "verify").returncode == 0
     result = run_cli("audit", "verify", "--checkpoint", checkpointed)
     assert result.returncode == 1 and "BROKEN" in result.stdout
 
 
-def test_a_replaced_hash_function_does_not_fool_the_checkpoint(checkpointed, db, tamper, run_cli):
+def test_a_replaced_hash_function_does_not_fool_the_checkpoint(checkpointed, db, tamper, run_cli, owner_engine):
     ids = audit_event_ids(db)
     tamper("UPDATE audit_events SET reason = 'nothing to see' WHERE id = :id", {"id": ids[1]})
-    with database.engine.begin() as conn:
+    with owner_engine.begin() as conn:
         conn.execute(text("CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) "
                           "RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT e.hash $$"))
     try:
         result = run_cli("audit", "verify", "--checkpoint", checkpointed)
         assert result.returncode == 1 and f"BROKEN at event {ids[1]}" in result.stdout
     finally:
-        with database.engine.begin() as conn:
+        with owner_engine.begin() as conn:
             conn.execute(text(
                 "CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) RETURNS text "
                 "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ "
