@@ -23,6 +23,7 @@ from app.web.errors import install_not_found_page
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.queue import router as web_queue_router
 from app.web.cases import router as web_cases_router
+from app.audit.evidence_routes import router as evidence_router
 from app.audit.routes import router as audit_router
 from app.users.routes import router as users_router
 from app.settings.routes import router as settings_router
@@ -71,7 +72,7 @@ def create_app() -> FastAPI:
     app.include_router(web_auth_router)
     app.include_router(web_queue_router)
     app.include_router(web_cases_router)
-    for admin_router in (audit_router, users_router, settings_router, web_admin_audit_router,
+    for admin_router in (audit_router, evidence_router, users_router, settings_router, web_admin_audit_router,
                          web_admin_users_router, web_admin_settings_router, web_admin_dashboard_router):
         app.include_router(admin_router)
     app.include_router(web_reconciliation_router)
