@@ -36,6 +36,18 @@ def test_after_commit_hooks_run_once_the_transaction_committed(unit, db):
     assert seen == [1]  # and runs once
 
 
+def test_a_failing_after_commit_hook_neither_fails_the_commit_nor_stops_the_others(unit, db):
+    seen = []
+
+    def broken():
+        raise RuntimeError("hook broke")
+    audit.record(unit.session, actor=audit.SYSTEM_ACTOR, action="probe.y", entity_type="probe", entity_id=2)
+    unit.after_commit(broken)
+    unit.after_commit(lambda: seen.append("ran"))
+    unit.commit()
+    assert seen == ["ran"] and events(db) == 1
+
+
 def test_a_rolled_back_unit_runs_no_after_commit_hook(unit):
     seen = []
     unit.after_commit(lambda: seen.append(True))

@@ -14,6 +14,7 @@ or `rollback`. A session's own `commit()` and `rollback()` are its unit's, so co
 holds only the session (the CLI, the worker, tests) takes the same path.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from app.uow import dialect
+
+log = logging.getLogger("riskdesk.uow")
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class UnitOfWork:
             self._before_commit.append(hook)
 
     def after_commit(self, hook: Callable[[], None]) -> None:
-        """Run `hook` once the transaction has committed; never if it rolls back."""
+        """Run `hook` once the transaction has committed, never if it rolls back; its failure is only logged."""
         self._after_commit.append(hook)
 
     # --- the end of the transaction ------------------------------------------------------
@@ -115,7 +118,10 @@ class UnitOfWork:
                 raise DBAPIError.instance(last[0][0], None, exc, psycopg2.Error) from exc
         session.commit_transaction()  # after send_with_commit the transaction is over: no message
         for hook in after:
-            hook()
+            try:
+                hook()
+            except Exception:  # the transaction is committed: a failing hook must not report it failed
+                log.exception("after-commit hook failed")
 
     def rollback(self) -> None:
         """Forget everything queued, and roll back."""
