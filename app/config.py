@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # the database. Unset outside production: generated once into the key file.
     audit_signing_key: str | None = None
     audit_signing_key_file: Path = PROJECT_ROOT / ".audit-signing-key"
+    # The webhook worker signs a checkpoint this often (when events came since), sends it
+    # as an `audit.checkpoint` webhook and, when AUDIT_CHECKPOINT_DIR is set, writes it there.
+    audit_checkpoint_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    audit_checkpoint_dir: Path | None = None
 
     @property
     def is_production(self) -> bool:

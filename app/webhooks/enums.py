@@ -10,6 +10,7 @@ class EventType(StrEnum):
     TRANSACTION_FAILED = "transaction.failed"
     CASE_OPENED = "case.opened"
     CASE_DECIDED = "case.decided"
+    AUDIT_CHECKPOINT = "audit.checkpoint"  # a signed checkpoint of the audit chain (app/audit/flows.py)
 
 
 class DeliveryStatus(StrEnum):

@@ -19,7 +19,7 @@ class EndpointCreate(BaseModel):
     ]})
 
     url: Annotated[Text, Field(min_length=1, max_length=2000)]
-    event_types: list[EventType] = Field(min_length=1, max_length=4)
+    event_types: list[EventType] = Field(min_length=1, max_length=len(EventType))
     description: optional_text(200) = None
 
     @field_validator("url")

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import text
@@ -93,6 +93,10 @@ class WorkerConfig:
     poll_interval: float = 1.0
     # None: the setting WEBHOOK_PRIVATE_TARGETS (app/webhooks/targets.py).
     allow_private_targets: bool | None = None
+    # How often a running worker considers a signed audit checkpoint (app/audit/flows.py);
+    # None: AUDIT_CHECKPOINT_MINUTES. The first comes one interval after the worker starts,
+    # and `--once` never makes one.
+    checkpoint_seconds: float | None = None
 
     @property
     def lease_seconds(self) -> float:
@@ -119,8 +123,12 @@ class Worker:
         self._stop = threading.Event()
         self.started_at = datetime.now(UTC)
         self._last_heartbeat: float | None = None
+        every = self.config.checkpoint_seconds
+        self.checkpoint_seconds = get_settings().audit_checkpoint_minutes * 60.0 if every is None else every
+        self._next_checkpoint = time.monotonic() + self.checkpoint_seconds
         self.delivered = 0
         self.attempts = 0
+        self.checkpoints = 0
 
     def stop(self) -> None:
         """Finish the delivery in flight, hand back the rest of the batch, then return from run()."""
@@ -132,6 +140,8 @@ class Worker:
         with httpx.Client(timeout=self.config.timeout, follow_redirects=False) as client:
             while not self._stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 try:
+                    if not once:
+                        self._maybe_checkpoint()
                     claimed = self._claim()
                     if not claimed:
                         if once:
@@ -156,6 +166,15 @@ class Worker:
                 return
             # Recorded at once, not at the end of the batch: a later failure cannot lose it.
             self._record(self._attempt(client, delivery))
+
+    def _maybe_checkpoint(self) -> None:
+        if time.monotonic() < self._next_checkpoint:
+            return
+        from app.audit.flows import periodic_checkpoint
+
+        self._next_checkpoint = time.monotonic() + self.checkpoint_seconds
+        if periodic_checkpoint(get_settings(), timedelta(seconds=self.checkpoint_seconds)) is not None:
+            self.checkpoints += 1
 
     def _heartbeat(self, session) -> None:
         """Upsert this worker's row, at most every HEARTBEAT_SECONDS (in the caller's transaction)."""
