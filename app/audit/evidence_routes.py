@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from app.audit import checkpoints, evidence, service as audit
 from app.config import get_settings
@@ -12,7 +13,7 @@ from app.db import DbSession
 from app.errors import NotFound
 from app.openapi import AUTH_ERRORS
 from app.routing import ApiRoute
-from app.security.deps import Admin
+from app.security.deps import Admin, Principal
 
 router = APIRouter(tags=["audit"], route_class=ApiRoute)
 CaseId = Annotated[int, Path(ge=1, lt=2**63)]
@@ -31,12 +32,8 @@ def public_key():
     return PublicKeyOut(public_key=checkpoints.public_key_text(key), key_id=checkpoints.key_id(key))
 
 
-@router.get("/api/cases/{case_id}/evidence", response_class=Response,
-            summary="One case's evidence pack: records, audit events and their proofs to a signed checkpoint",
-            responses={**AUTH_ERRORS, 404: {"description": "No such case"},
-                       200: {"content": {"application/json": {}},
-                             "description": "The pack; `python -m app audit verify-pack FILE` checks it offline"}})
-def case_evidence(case_id: CaseId, principal: Admin, session: DbSession):
+def evidence_download(session: Session, principal: Principal, case_id: int) -> Response:
+    """Build, audit and answer one case's pack (the API's route and the case page's link)."""
     key = checkpoints.signing_key(get_settings())
     try:
         pack = evidence.build(session.connection(), case_id=case_id, exported_by=principal.actor.name, key=key)
@@ -47,3 +44,12 @@ def case_evidence(case_id: CaseId, principal: Admin, session: DbSession):
                                            "events": len(pack["audit_events"])})
     return Response(evidence.dumps(pack), media_type="application/json", headers={
         "Content-Disposition": f'attachment; filename="case-{case_id}-evidence.json"', "Cache-Control": "no-store"})
+
+
+@router.get("/api/cases/{case_id}/evidence", response_class=Response,
+            summary="One case's evidence pack: records, audit events and their proofs to a signed checkpoint",
+            responses={**AUTH_ERRORS, 404: {"description": "No such case"},
+                       200: {"content": {"application/json": {}},
+                             "description": "The pack; `python -m app audit verify-pack FILE` checks it offline"}})
+def case_evidence(case_id: CaseId, principal: Admin, session: DbSession):
+    return evidence_download(session, principal, case_id)

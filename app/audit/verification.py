@@ -13,13 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import chain
-from app.audit.models import AuditVerification
+from app.audit.models import AuditCheckpoint, AuditVerification
 from app.audit.service import ChainStatus
 
 
 def latest(*, session: Session) -> AuditVerification | None:
     """The most recent verification, or None before the first."""
     return session.scalars(select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)).first()
+
+
+def latest_checkpoint(*, session: Session) -> AuditCheckpoint | None:
+    """The newest signed checkpoint the app made (the copies outside the database are what count)."""
+    return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.last_id.desc()).limit(1)).first()
 
 
 def _last_passing(session: Session) -> AuditVerification | None:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 
 from app.audit import explorer, verification
+from app.audit.evidence_routes import CaseId, evidence_download
 from app.audit.routes import csv_download, parse_or_refuse
 from app.db import DbSession
 from app.web.deps import BrowserAdmin, ScreenRoute
@@ -36,6 +37,7 @@ def audit_page(request: Request, session: DbSession, principal: BrowserAdmin):
     if target == "audit-results":
         return render(request, "admin/audit/_results.html", context, principal=principal)
     context["verification"] = verification.latest(session=session)
+    context["checkpoint"] = verification.latest_checkpoint(session=session)
     return render(request, "admin/audit/index.html", context, principal=principal)
 
 
@@ -43,9 +45,17 @@ def audit_page(request: Request, session: DbSession, principal: BrowserAdmin):
 def verify_chain(request: Request, session: DbSession, principal: BrowserAdmin,
                  mode: Annotated[str, Form(max_length=16)] = "incremental"):
     _, result = verification.run(session=session, verified_by=principal.actor.name, full=mode == "full")
-    return render(request, "admin/audit/_chain_status.html", {"verification": result}, principal=principal)
+    return render(request, "admin/audit/_chain_status.html",
+                  {"verification": result, "checkpoint": verification.latest_checkpoint(session=session)},
+                  principal=principal)
 
 
 @router.get("/admin/audit/export.csv")
 def export_csv(request: Request, session: DbSession, principal: BrowserAdmin):
     return csv_download(session, principal, parse_or_refuse(request).filters())
+
+
+@router.get("/admin/audit/cases/{case_id}/evidence")
+def case_evidence(session: DbSession, principal: BrowserAdmin, case_id: CaseId):
+    """The case page's "Download evidence": the API's pack, for a signed-in admin."""
+    return evidence_download(session, principal, case_id)

@@ -115,3 +115,26 @@ def test_the_dashboard_draws_its_charts(page: Page, users, db):
     page.get_by_role("link", name="30 days").click()
     expect(page.get_by_text("Last 30 days")).to_be_visible()
     expect(page.locator("canvas[data-chart-id=decisions]")).to_have_attribute("data-drawn", "true")
+
+
+def test_an_admin_downloads_a_cases_evidence_that_verifies_offline(page: Page, users, db, tmp_path):
+    from app.audit import checkpoints, evidence
+    from app.config import Settings
+
+    users.create("admin", username="root")
+    case_id = flagged_case(db, "evidence-browser")
+    login(page, "root")
+    page.goto("/admin/audit")
+    expect(page.locator("#chain-status")).to_contain_text("No signed checkpoint yet")
+    page.goto(f"/cases/{case_id}")
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download evidence").click()
+    assert info.value.suggested_filename == f"case-{case_id}-evidence.json"
+    path = tmp_path / "pack.json"
+    info.value.save_as(path)
+    problems, pack = evidence.verify_pack(path.read_bytes(), checkpoints.signing_key(Settings()).public_key())
+    assert problems == [] and pack["case"]["id"] == case_id
+
+    page.goto("/admin/audit")  # the pack needed a checkpoint; the chain status shows it
+    expect(page.locator("#chain-status")).to_contain_text(
+        f"Latest signed checkpoint: through event {pack['checkpoint']['last_id']}")
