@@ -96,7 +96,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     _connect()
     with database.engine.connect() as conn:  # every hash recomputed here, in Python (app/audit/chain.py)
         if checkpoint is not None:
-            verdict = checkpoints.verify_against(conn, checkpoint)
+            check = checkpoints.head_holds if args.incremental else checkpoints.verify_against
+            verdict = check(conn, checkpoint)
             if not verdict.ok:
                 print(verdict.message)
                 return 1
@@ -300,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser("verify", help="check the hash chain (recomputed in Python)")
     verify.add_argument("--checkpoint", type=Path, help="a signed checkpoint every event up to which must hold")
     verify.add_argument("--public-key", help="base64 Ed25519 public key (default: AUDIT_SIGNING_KEY's)")
+    verify.add_argument("--incremental", action="store_true",
+                        help="with --checkpoint: check its signed head, then recompute only the events after it")
     verify.set_defaults(handler=cmd_audit_verify)
     checkpoint = audit_commands.add_parser("checkpoint", help="sign the chain head into DIR")
     checkpoint.add_argument("--out", type=Path, required=True)

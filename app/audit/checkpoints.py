@@ -223,3 +223,20 @@ def verify_against(conn: Connection, checkpoint: Checkpoint) -> CheckpointVerdic
     if merkle.root(leaves).hex() != checkpoint.merkle_root:
         return CheckpointVerdict(False, status.events, "BROKEN: the events' Merkle root is not the signed one")
     return CheckpointVerdict(True, status.events, f"OK {status.events} events through checkpoint {checkpoint.last_id}")
+
+
+def head_holds(conn: Connection, checkpoint: Checkpoint) -> CheckpointVerdict:
+    """The quick check: the signed head event is still there with its signed hash and count.
+
+    A rewrite that recomputes later hashes, or a deletion of events up to the head, changes
+    one of them; a plain edit of an earlier event does not (only the full check finds that).
+    """
+    row = conn.execute(text(
+        "SELECT hash, (SELECT count(*) FROM audit_events WHERE id <= :id) AS count FROM audit_events WHERE id = :id"
+    ), {"id": checkpoint.last_id}).first()
+    if row is None or row.hash != checkpoint.hash:
+        return CheckpointVerdict(False, 0, f"BROKEN: checkpoint event {checkpoint.last_id} is missing or altered")
+    if row.count != checkpoint.count:
+        return CheckpointVerdict(False, 0, f"BROKEN: {row.count} events up to {checkpoint.last_id}, "
+                                           f"the checkpoint signed {checkpoint.count}")
+    return CheckpointVerdict(True, checkpoint.count, f"OK head of checkpoint {checkpoint.last_id}")

@@ -155,3 +155,30 @@ def test_production_refuses_a_missing_or_malformed_signing_key(key):
 def test_an_empty_history_cannot_be_checkpointed(db, run_cli, tmp_path):
     result = run_cli("audit", "checkpoint", "--out", str(tmp_path))
     assert result.returncode == 1 and "non-empty chain" in result.stderr
+
+
+def test_incremental_checks_the_signed_head_and_recomputes_only_what_came_after(checkpointed, db, tamper, run_cli,
+                                                                               owner_engine):
+    result = run_cli("audit", "verify", "--checkpoint", checkpointed, "--incremental")
+    assert result.returncode == 0 and result.stdout.strip() == "OK 8 events"
+    ids = audit_event_ids(db)
+
+    tamper("UPDATE audit_events SET reason = 'after the checkpoint' WHERE id = :id", {"id": ids[7]})
+    result = run_cli("audit", "verify", "--checkpoint", checkpointed, "--incremental")
+    assert result.returncode == 1 and result.stdout.startswith(f"BROKEN at event {ids[7]} ")
+
+
+def test_incremental_catches_a_rewrite_before_the_checkpoint_that_recomputes_the_chain(checkpointed, db, tamper,
+                                                                                      run_cli, owner_engine):
+    ids = audit_event_ids(db)
+    tamper("UPDATE audit_events SET reason = 'covered up' WHERE id = :id", {"id": ids[1]})
+    recompute_hashes_from(owner_engine, ids[1])
+    result = run_cli("audit", "verify", "--checkpoint", checkpointed, "--incremental")
+    assert result.returncode == 1 and f"checkpoint event {ids[5]} is missing or altered" in result.stdout
+
+
+def test_incremental_catches_deleted_newest_events(checkpointed, db, tamper, run_cli):
+    ids = audit_event_ids(db)
+    tamper("DELETE FROM audit_events WHERE id >= :id", {"id": ids[5]})
+    result = run_cli("audit", "verify", "--checkpoint", checkpointed, "--incremental")
+    assert result.returncode == 1 and "missing or altered" in result.stdout
