@@ -117,18 +117,19 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     from app.audit import checkpoints
 
     try:
-        key = checkpoints.signing_key(get_settings())
+        checkpoints.signing_key(get_settings())
     except checkpoints.CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from app.audit.flows import checkpoint_now
+
     _connect()
-    with database.engine.connect() as conn:
-        try:
-            path, document = checkpoints.write(conn, key, args.out)
-        except checkpoints.CheckpointError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    print(path)
+    try:
+        document = checkpoint_now(get_settings(), Actor(name="cli"))
+    except checkpoints.CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(checkpoints.save(document, args.out))
     return 0
 
 

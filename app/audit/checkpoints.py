@@ -186,16 +186,14 @@ def create(conn: Connection, key: Ed25519PrivateKey) -> dict[str, Any]:
     return document
 
 
-def write(conn: Connection, key: Ed25519PrivateKey, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """A new checkpoint (`create`), also written as `checkpoint-<last_id>.json` in out_dir."""
-    document = create(conn, key)
-    conn.commit()
+def save(document: dict[str, Any], out_dir: Path) -> Path:
+    """Write a checkpoint as `checkpoint-<last_id>.json` in out_dir (atomically: a temporary file, renamed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"checkpoint-{document['last_id']}.json"
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     temporary.replace(path)
-    return path, document
+    return path
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ The webhook worker calls `periodic_checkpoint` as it polls. Receivers subscribed
 cannot reach them; `AUDIT_CHECKPOINT_DIR`, when set, gets a file as well.
 """
 
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.audit import checkpoints, service as audit
-from app.audit.service import SYSTEM_ACTOR
+from app.audit.service import SYSTEM_ACTOR, Actor
 from app.config import Settings
 from app.db import database
 from app.webhooks import outbox
@@ -26,6 +25,24 @@ _CHECKPOINT_LOCK = 7355608002
 _LATEST = text("SELECT last_id, created_at FROM audit_checkpoints ORDER BY last_id DESC LIMIT 1")
 # Events a new checkpoint would cover, other than the notes of earlier checkpoints.
 _NEW_EVENTS = text("SELECT EXISTS (SELECT 1 FROM audit_events WHERE id > :after AND action <> :note)")
+
+
+def _announce(session, document: dict[str, Any], actor: Actor) -> None:
+    """Every checkpoint is audited and sent to `audit.checkpoint` subscribers, in its transaction."""
+    outbox.enqueue(session, EventType.AUDIT_CHECKPOINT, document)
+    audit.record(session, actor=actor, action=CHECKPOINT_CREATED, entity_type="audit_checkpoint",
+                 entity_id=document["last_id"],
+                 after={name: document[name] for name in ("last_id", "hash", "count", "merkle_root", "key_id")})
+
+
+def checkpoint_now(settings: Settings, actor: Actor) -> dict[str, Any]:
+    """`python -m app audit checkpoint`: verify, sign, keep, audit and announce one now."""
+    key = checkpoints.signing_key(settings)
+    with database.session() as session:
+        document = checkpoints.create(session.connection(), key)
+        _announce(session, document, actor)
+        session.commit()
+    return document
 
 
 def periodic_checkpoint(settings: Settings, interval: timedelta) -> dict[str, Any] | None:
@@ -44,14 +61,9 @@ def periodic_checkpoint(settings: Settings, interval: timedelta) -> dict[str, An
         if not conn.execute(_NEW_EVENTS, {"after": latest.last_id if latest else 0, "note": CHECKPOINT_CREATED}).scalar():
             return None
         document = checkpoints.create(conn, key)
-        outbox.enqueue(session, EventType.AUDIT_CHECKPOINT, document)
-        audit.record(session, actor=SYSTEM_ACTOR, action=CHECKPOINT_CREATED, entity_type="audit_checkpoint",
-                     entity_id=document["last_id"],
-                     after={name: document[name] for name in ("last_id", "hash", "count", "merkle_root", "key_id")})
+        _announce(session, document, SYSTEM_ACTOR)
         session.commit()
     if settings.audit_checkpoint_dir is not None:
-        settings.audit_checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        path = settings.audit_checkpoint_dir / f"checkpoint-{document['last_id']}.json"
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        checkpoints.save(document, settings.audit_checkpoint_dir)
     log.info("audit checkpoint through event %s", document["last_id"])
     return document

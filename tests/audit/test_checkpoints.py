@@ -49,6 +49,10 @@ def test_a_checkpoint_is_a_signed_file_of_the_chain_head(checkpointed, db):
     with database.engine.connect() as conn:
         hash_at = conn.execute(text("SELECT hash FROM audit_events WHERE id = :id"), {"id": ids[5]}).scalar()
     assert document["hash"] == hash_at
+    with database.engine.connect() as conn:  # the checkpoint itself is audited, right after its head
+        noted = conn.execute(text("SELECT id, actor, entity_id FROM audit_events "
+                                  "WHERE action = 'audit.checkpoint_created'")).one()
+    assert (noted.id, noted.actor, noted.entity_id) == (ids[6], "cli", str(ids[5]))
     public_key = checkpoints.signing_key(Settings()).public_key()
     assert checkpoints.read(document, public_key).last_id == ids[5]
 
@@ -56,7 +60,7 @@ def test_a_checkpoint_is_a_signed_file_of_the_chain_head(checkpointed, db):
 def test_verify_with_the_checkpoint_passes_on_an_untouched_history(checkpointed, run_cli):
     result = run_cli("audit", "verify", "--checkpoint", checkpointed)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "OK 8 events"
+    assert result.stdout.strip() == "OK 9 events"  # 6 checkpointed, its audit.checkpoint_created, 2 after
 
 
 def test_deleting_the_newest_events_passes_a_plain_verify_but_not_the_checkpoint(checkpointed, db, tamper, run_cli):
@@ -160,7 +164,7 @@ def test_an_empty_history_cannot_be_checkpointed(db, run_cli, tmp_path):
 def test_incremental_checks_the_signed_head_and_recomputes_only_what_came_after(checkpointed, db, tamper, run_cli,
                                                                                owner_engine):
     result = run_cli("audit", "verify", "--checkpoint", checkpointed, "--incremental")
-    assert result.returncode == 0 and result.stdout.strip() == "OK 8 events"
+    assert result.returncode == 0 and result.stdout.strip() == "OK 9 events"
     ids = audit_event_ids(db)
 
     tamper("UPDATE audit_events SET reason = 'after the checkpoint' WHERE id = :id", {"id": ids[7]})
