@@ -80,10 +80,10 @@ def main(argv=None) -> int:
         from sqlalchemy import text
 
         import floor_app  # its INSERT statement; its engine stays unused
-        from app.audit.service import Actor
         from app.config import get_settings
-        from app.db import CoreSession, RequestContext, build_engine
-        from app.security.deps import Principal, verify_principal
+        from app.db import build_engine
+        from app.security.deps import PrincipalClaims, verify_principal
+        from app.uow.unit import CoreSession, RequestContext
         from app.transactions import service
         from app.transactions.schemas import TransactionCreate
 
@@ -94,7 +94,6 @@ def main(argv=None) -> int:
                 text("SELECT id, token_version FROM users WHERE username = :name"), {"name": harness.AGENT}
             ).one()
             flush_sql = WAL_FLUSHES["io" if conn.dialect.server_version_info >= (18,) else "wal"]
-        actor = Actor(name=harness.AGENT, id=user_id, role="agent")
 
         def payload(reference: str) -> dict:
             return {"account_id": f"acct_{hash(reference) % 1000}", "reference": reference,
@@ -110,9 +109,9 @@ def main(argv=None) -> int:
         def full_write(reference: str) -> None:
             session = CoreSession(engine, RequestContext(request_id=uuid.uuid4().hex, client_addr="127.0.0.1"))
             try:
-                principal = Principal(user_id=user_id, role="agent", token_version=version,
-                                      claimed_username=harness.AGENT)
-                verify_principal(session, principal)
+                claims = PrincipalClaims(user_id=user_id, role="agent", token_version=version,
+                                         claimed_username=harness.AGENT)
+                actor = verify_principal(session, claims).actor
                 outcome = service.create(session=session, actor=actor,
                                          data=TransactionCreate.model_validate(payload(reference)))
                 assert outcome.created
