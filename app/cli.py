@@ -8,10 +8,10 @@ import sys
 import threading
 from pathlib import Path
 
+from app import roles
 from app.audit import chain
 from app.audit.service import Actor
 from app.config import ConfigError, check_production_safety, get_settings
-from app import roles
 from app.db import database
 from app.errors import Conflict
 

@@ -7,33 +7,34 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import errors, openapi
+from app.accounts.routes import router as accounts_router
+from app.audit.evidence_routes import router as evidence_router
+from app.audit.routes import router as audit_router
 from app.auth.routes import router as auth_router
+from app.cases.routes import router as cases_router
 from app.config import PROJECT_ROOT, check_production_safety, get_settings
 from app.db import database
 from app.observability import RequestContextMiddleware, configure_logging
 from app.ops.routes import router as ops_router
-from app.transactions.routes import router as transactions_router
-from app.cases.routes import router as cases_router
-from app.risk.routes import router as risk_router
 from app.reconciliation.routes import router as reconciliation_router
-from app.webhooks.routes import router as webhooks_router
-from app.accounts.routes import router as accounts_router
+from app.risk.routes import router as risk_router
+from app.settings.routes import router as settings_router
+from app.transactions.routes import router as transactions_router
+from app.users.routes import router as users_router
+from app.web.admin_audit import router as web_admin_audit_router
+from app.web.admin_dashboard import router as web_admin_dashboard_router
+from app.web.admin_settings import router as web_admin_settings_router
+from app.web.admin_users import router as web_admin_users_router
 from app.web.auth import router as web_auth_router
+from app.web.cases import router as web_cases_router
 from app.web.errors import install_not_found_page
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.queue import router as web_queue_router
-from app.web.cases import router as web_cases_router
-from app.audit.evidence_routes import router as evidence_router
-from app.audit.routes import router as audit_router
-from app.users.routes import router as users_router
-from app.settings.routes import router as settings_router
-from app.web.admin_audit import router as web_admin_audit_router
-from app.web.admin_users import router as web_admin_users_router
-from app.web.admin_settings import router as web_admin_settings_router
-from app.web.admin_dashboard import router as web_admin_dashboard_router
-from app.web.reconciliation import UPLOAD_PATH, router as web_reconciliation_router
+from app.web.reconciliation import UPLOAD_PATH
+from app.web.reconciliation import router as web_reconciliation_router
 from app.web.templating import templates
 from app.web.webhooks import router as web_webhooks_router
+from app.webhooks.routes import router as webhooks_router
 
 # Vendored from npm swagger-ui-dist into static/ (its LICENSE and NOTICE beside it).
 SWAGGER_UI_VERSION = "5.36.0"

@@ -7,7 +7,7 @@ currencies and are refused.
 
 import re
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from iso4217 import Currency
 
@@ -82,7 +82,7 @@ def check_minor_units(amount: Decimal, currency: str) -> Decimal:
     return scaled
 
 
-@lru_cache(maxsize=None)  # only codes minor_units knows get in: an unknown one raises
+@cache  # only codes minor_units knows get in: an unknown one raises
 def _smallest_unit(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_units(currency))
 

@@ -2,10 +2,10 @@
 
 import json
 import logging
+import random
 import re
 import sys
 import time
-import random
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest

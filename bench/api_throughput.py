@@ -19,9 +19,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-
 from harness import (  # the shared bench harness
-    AGENT, AGENT_PASSWORD, BENCH, CpuMeter, HOST, PYTHON, ROOT, background_load, begin_run, close_resources, find_py_spy, fmt_row, get_token, http, log, py_spy_record, run_cli, start_database, start_server, summarize_profile,
+    AGENT,
+    AGENT_PASSWORD,
+    BENCH,
+    HOST,
+    PYTHON,
+    ROOT,
+    CpuMeter,
+    background_load,
+    begin_run,
+    close_resources,
+    find_py_spy,
+    fmt_row,
+    get_token,
+    http,
+    log,
+    py_spy_record,
+    run_cli,
+    start_database,
+    start_server,
+    summarize_profile,
 )
 
 SEED_PREFIX = "seed-"

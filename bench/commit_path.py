@@ -77,15 +77,15 @@ def main(argv=None) -> int:
                         stdin=harness.AGENT_PASSWORD + "\n")
         os.environ.update(env)
 
+        import floor_app  # its INSERT statement; its engine stays unused
         from sqlalchemy import text
 
-        import floor_app  # its INSERT statement; its engine stays unused
         from app.config import get_settings
         from app.db import build_engine
         from app.security.deps import PrincipalClaims, verify_principal
-        from app.uow.unit import CoreSession, RequestContext
         from app.transactions import service
         from app.transactions.schemas import TransactionCreate
+        from app.uow.unit import CoreSession, RequestContext
 
         engine = build_engine(url, get_settings())
         floor_app.engine.dispose()

@@ -40,7 +40,16 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402 - the shared bench harness
-    BENCH, HOST, PYTHON, ROOT, begin_run, close_resources, log, run_cli, start_database, start_server,
+    BENCH,
+    HOST,
+    PYTHON,
+    ROOT,
+    begin_run,
+    close_resources,
+    log,
+    run_cli,
+    start_database,
+    start_server,
 )
 
 PASSWORD = "granite-pelican-rowboat-9"

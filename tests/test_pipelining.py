@@ -12,8 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from app.audit import service as audit
 from app.db import database
-from app.uow.unit import CoreSession, RequestContext
 from app.security.deps import ASSERT_PRINCIPAL, rejection
+from app.uow.unit import CoreSession, RequestContext
 from app.users.models import User
 
 

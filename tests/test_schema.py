@@ -4,11 +4,11 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import psycopg2
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-import psycopg2
 from psycopg2 import sql
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url

@@ -118,14 +118,13 @@ def test_an_async_endpoint_gets_no_unit_of_work(database_url):
 
 def test_an_endpoint_gets_a_verified_principal_and_a_group_commit_one_the_claims(database_url, users):
     from fastapi import APIRouter, FastAPI
+    from fastapi.responses import JSONResponse
     from fastapi.testclient import TestClient
 
     from app import errors
     from app.db import CoreDb
     from app.security.deps import AnyUser
     from app.uow.routing import ApiRoute, GroupCommitRoute
-
-    from fastapi.responses import JSONResponse
 
     def kind(principal, session):  # a complete response, as an idempotent endpoint must give
         return JSONResponse({"type": type(principal).__name__, "actor": getattr(principal, "username", None)})

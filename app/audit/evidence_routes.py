@@ -7,7 +7,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from app.audit import checkpoints, evidence, service as audit
+from app.audit import checkpoints, evidence
+from app.audit import service as audit
 from app.config import get_settings
 from app.db import DbSession
 from app.errors import NotFound

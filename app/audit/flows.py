@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from app.audit import checkpoints, service as audit
+from app.audit import checkpoints
+from app.audit import service as audit
 from app.audit.service import SYSTEM_ACTOR, Actor
 from app.config import Settings
 from app.db import database

@@ -9,7 +9,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from app.audit import explorer, service as audit, verification
+from app.audit import explorer, verification
+from app.audit import service as audit
 from app.audit.explorer import AuditFilter, AuditQuery
 from app.db import DbSession
 from app.openapi import AUTH_ERRORS

@@ -6,7 +6,8 @@ the top free case with `FOR UPDATE SKIP LOCKED`, so concurrent analysts never wa
 receive the same row.
 """
 
-from sqlalchemy import BigInteger, Integer, Row, case as sql_case, cast, func, literal, literal_column, select, update
+from sqlalchemy import BigInteger, Integer, Row, cast, func, literal, literal_column, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit

@@ -2,8 +2,20 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, DateTime, FetchedValue, ForeignKey, Index, Integer, Numeric, SmallInteger,
-    String, Text, func, text,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -4,7 +4,8 @@ A claim is live while its lease runs: an `in_review` case whose lease ran out re
 `open` again (EFFECTIVE_STATE), so nothing has to sweep stale claims.
 """
 
-from sqlalchemy import Row, Select, and_, case as sql_case, func, literal, or_, select
+from sqlalchemy import Row, Select, and_, func, literal, or_, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 

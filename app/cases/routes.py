@@ -8,7 +8,13 @@ from app import cursors
 from app.cases import claims, decisions, flows, queue
 from app.cases.messages import decision_message
 from app.cases.schemas import (
-    CaseDetail, CaseListQuery, CaseOut, CasePage, DecisionOut, DecisionRequest, QueueCounts,
+    CaseDetail,
+    CaseListQuery,
+    CaseOut,
+    CasePage,
+    DecisionOut,
+    DecisionRequest,
+    QueueCounts,
 )
 from app.db import DbSession
 from app.openapi import AUTH_ERRORS, BAD_INPUT, Responses

@@ -6,7 +6,8 @@ from sqlalchemy.orm import Session
 from app import money
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.cases import opening, queries as cases
+from app.cases import opening
+from app.cases import queries as cases
 from app.risk.models import RiskScore
 from app.risk.schemas import RiskScoreCreate, RiskScoreCreated, RiskScoreOut
 from app.settings.models import AmountRule

@@ -20,7 +20,6 @@ from app.security import tokens
 from app.uow.request import current_work
 from app.uow.unit import AnySession
 
-
 # Raises SQLSTATE RD401/RD402 unless the token's user is active with the token's role and
 # version (and, for a browser session, not logged out); see migrations/versions/0006.
 ASSERT_PRINCIPAL = "SELECT riskdesk_assert_principal(%s, %s, %s, %s, %s)"

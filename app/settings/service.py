@@ -16,8 +16,7 @@ from app import money
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
-from app.settings.models import AmountRule
-from app.settings.models import Setting
+from app.settings.models import AmountRule, Setting
 
 DEFAULTS = {
     "flag_threshold": 70,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.fields import AmountInCurrency, Amount, Currency, Identifier64, Identifier128, clean_text, optional_text
+from app.fields import Amount, AmountInCurrency, Currency, Identifier64, Identifier128, clean_text, optional_text
 from app.transactions.enums import ReviewStatus, TransactionStatus
 
 METADATA_MAX_BYTES = 16 * 1024

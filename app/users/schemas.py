@@ -7,7 +7,6 @@ from app.users.enums import Role
 from app.users.service import validate_username
 
 
-
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"username": "dana", "role": "analyst", "password": "a-long-unique-passphrase"}]})

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Form, Path, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.cases import flows, service as cases
+from app.cases import flows
+from app.cases import service as cases
 from app.cases.models import REASON_CODES
 from app.cases.schemas import DecisionRequest
 from app.db import DbSession
-from app.reconciliation import service as reconciliation
 from app.errors import Conflict, DomainError, Forbidden, field_errors
+from app.reconciliation import service as reconciliation
 from app.security.deps import Principal
 from app.settings.service import get_review_settings
 from app.uow.routing import AnswerAfterCommit

@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.config import get_settings
+
 # is_unavailable: the API's own rule for "database down" (503 rather than 500), shared on purpose.
-from app.errors import DomainError, Unauthorized, is_unavailable, field_errors
+from app.errors import DomainError, Unauthorized, field_errors, is_unavailable
 from app.uow.routing import NotShownAfterCommit
 from app.web.session import LOGIN_PATH, clear_session_cookie, session_cookie_name
 from app.web.templating import is_htmx, render

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
 
 from app import cursors
-from app.cases import claims, queue as cases_queue
+from app.cases import claims
+from app.cases import queue as cases_queue
 from app.cases.schemas import QueueFilter
 from app.db import DbSession
 from app.errors import field_errors

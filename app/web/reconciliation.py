@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import DbSession
-from app.reconciliation import csv_format, service as reconciliation
+from app.reconciliation import csv_format
+from app.reconciliation import service as reconciliation
 from app.reconciliation.enums import RunStatus
 from app.security.deps import Principal
 from app.users.enums import Role

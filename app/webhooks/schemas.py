@@ -11,7 +11,6 @@ from app.webhooks import targets
 from app.webhooks.enums import EventType
 
 
-
 class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"url": "https://hooks.example.com/riskdesk", "event_types": ["case.opened", "case.decided"],

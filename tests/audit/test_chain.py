@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.audit.models import AuditEvent
 from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.audit.service import SYSTEM_ACTOR, Actor, verify_chain
 from app.errors import Conflict
 from tests.conftest import tx_payload

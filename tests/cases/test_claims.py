@@ -1,6 +1,6 @@
 """Claims: POST /api/cases/next, /{id}/claim and /{id}/release, with leases."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import text
 
@@ -70,7 +70,7 @@ def test_lease_lasts_the_claim_lease_minutes_setting(desk, db, alice):
 
     lease = datetime.fromisoformat(desk.claim(case_id, alice).json()["lease_expires_at"])
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert now + timedelta(minutes=4) < lease <= now + timedelta(minutes=5, seconds=5)
 
 
@@ -112,7 +112,7 @@ def test_reclaim_by_the_holder_renews_the_lease(desk, db, alice):
     renewed = response.json()
     assert renewed["assignee"] == "alice"
     assert renewed["version"] == first["version"] + 1
-    assert datetime.fromisoformat(renewed["lease_expires_at"]) > datetime.now(timezone.utc) + timedelta(minutes=10)
+    assert datetime.fromisoformat(renewed["lease_expires_at"]) > datetime.now(UTC) + timedelta(minutes=10)
     assert len(events(db, "case.claim_renewed", entity_id=case_id)) == 1
     assert len(events(db, "case.claimed", entity_id=case_id)) == 1
 

@@ -4,7 +4,12 @@ import pytest
 from sqlalchemy import text
 
 from tests.cases.conftest import (
-    assert_conflict, case_row, event_count, events, expire_lease, review_status,
+    assert_conflict,
+    case_row,
+    event_count,
+    events,
+    expire_lease,
+    review_status,
 )
 from tests.transactions.conftest import assert_rejected
 

@@ -3,6 +3,7 @@
 import base64
 
 import pytest
+
 from tests.cases.conftest import case_row, event_count, expire_lease, reconciliation_case
 from tests.transactions.conftest import assert_rejected
 

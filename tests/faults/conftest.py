@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.faults.harness import AppServer, PgCluster
 from app.migrations import upgrade_to_head
+from tests.faults.harness import AppServer, PgCluster
 
 
 @pytest.fixture

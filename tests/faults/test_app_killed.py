@@ -6,7 +6,14 @@ import signal
 import time
 
 from tests.faults.harness import (
-    Load, audit_verify, check_consistency, connect, create_user, error_log_lines, existing_references, resend,
+    Load,
+    audit_verify,
+    check_consistency,
+    connect,
+    create_user,
+    error_log_lines,
+    existing_references,
+    resend,
     wait_until,
 )
 

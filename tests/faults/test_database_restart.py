@@ -11,7 +11,14 @@ from collections import Counter
 import pytest
 
 from tests.faults.harness import (
-    Load, audit_verify, check_consistency, create_user, error_log_lines, existing_references, resend, wait_until,
+    Load,
+    audit_verify,
+    check_consistency,
+    create_user,
+    error_log_lines,
+    existing_references,
+    resend,
+    wait_until,
 )
 
 CLIENT_TIMEOUT = 10  # seconds; a request that takes longer counts as hanging

@@ -14,7 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from tests.faults.harness import (
-    Load, check_consistency, connect, create_user, error_log_lines, existing_references, holding_lock, tx_body,
+    Load,
+    check_consistency,
+    connect,
+    create_user,
+    error_log_lines,
+    existing_references,
+    holding_lock,
+    tx_body,
     wait_until,
 )
 

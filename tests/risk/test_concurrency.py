@@ -2,8 +2,7 @@
 
 from app.audit.service import verify_chain
 from tests.cases.conftest import case_count, case_row, events, review_status
-from tests.conftest import assert_no_server_errors, run_together
-from tests.conftest import tx_payload
+from tests.conftest import assert_no_server_errors, run_together, tx_payload
 
 WORKERS = 20
 

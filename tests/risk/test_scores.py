@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from tests.cases.conftest import (
-    add_amount_rule, case_count, case_row, event_count, events, review_status, set_setting,
+    add_amount_rule,
+    case_count,
+    case_row,
+    event_count,
+    events,
+    review_status,
+    set_setting,
 )
 
 

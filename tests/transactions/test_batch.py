@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.transactions.schemas import BatchResponse
 from app.transactions.models import Transaction
+from app.transactions.schemas import BatchResponse
 from tests.conftest import tx_payload
-from tests.transactions.conftest import created_events_per_reference, assert_rejected, audit_count, transaction_count
+from tests.transactions.conftest import assert_rejected, audit_count, created_events_per_reference, transaction_count
 
 
 @pytest.fixture

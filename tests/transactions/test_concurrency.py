@@ -15,7 +15,7 @@ from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
 from app.users.models import User
 from tests.conftest import assert_no_server_errors, run_together, tx_payload
-from tests.transactions.conftest import created_events_per_reference, audit_count, transaction_count
+from tests.transactions.conftest import audit_count, created_events_per_reference, transaction_count
 
 WORKERS = 50
 

@@ -16,12 +16,12 @@ from sqlalchemy import select, text, update
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.db import database
-from app.uow.unit import RequestContext
 from app.errors import Conflict, Unauthorized
 from app.security.deps import PrincipalClaims, rejection
 from app.transactions.group import CreateGroups
 from app.transactions.models import Transaction
 from app.transactions.schemas import TransactionCreate
+from app.uow.unit import RequestContext
 from app.users.models import User
 from tests.conftest import tx_payload
 

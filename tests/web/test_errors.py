@@ -8,8 +8,8 @@ from app import errors
 from app.db import DbSession
 from app.errors import Conflict, NotFound
 from app.web.deps import BrowserAdmin, BrowserUser, ScreenRoute
-from app.web.templating import render
 from app.web.session import SESSION_COOKIE
+from app.web.templating import render
 from tests.web.conftest import meta_csrf, session_token
 
 
