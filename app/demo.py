@@ -31,7 +31,8 @@ REASONS = [
     Reason(code="new_device", description="First payment from this device fingerprint", weight=Decimal("0.22")),
     Reason(code="geo_mismatch", description="Card country differs from IP country", weight=Decimal("0.30")),
     Reason(code="amount_spike", description="Amount is 12x the account's 90-day median", weight=Decimal("0.35")),
-    Reason(code="high_risk_mcc", description="Merchant category has an elevated chargeback rate", weight=Decimal("0.18")),
+    Reason(code="high_risk_mcc", description="Merchant category has an elevated chargeback rate",
+           weight=Decimal("0.18")),
     Reason(code="<script>alert(1)</script>", description="Markup in a reason must render as text"),
 ]
 SCORE_BANDS = [(5, 40), (30, 69), (70, 99)]  # low, medium, flagged at the default threshold

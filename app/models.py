@@ -14,7 +14,8 @@ from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "IdempotencyKey",
-    "AmountRule", "AuditCheckpoint", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase", "RevokedToken", "RiskScore", "Setting",
+    "AmountRule", "AuditCheckpoint", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase",
+    "RevokedToken", "RiskScore", "Setting",
     "Transaction", "User",
     "BankEvent", "ReconciliationRowError", "ReconciliationRun", "ReconciliationUpload",
     "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WebhookWorker",

@@ -25,7 +25,8 @@ ERROR_SCHEMAS = {
         "type": "object",
         "required": ["loc", "field", "msg", "type"],
         "properties": {
-            "loc": {"title": "Location", "type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "loc": {"title": "Location", "type": "array",
+                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
             "field": {"title": "Field", "anyOf": [{"type": "string"}, {"type": "null"}],
                       "description": "Dotted path of the offending field, e.g. `amount` or `items.3.currency`"},
             "msg": {"title": "Message", "type": "string"},

@@ -61,7 +61,8 @@ def grant_runtime_role(owner_url: str, role: str) -> None:
             database = sql.Identifier(cur.fetchone()[0])
             cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, name))
             cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(name))
-            cur.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(name))
+            grant_dml = sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}")
+            cur.execute(grant_dml.format(name))
             for table in APPEND_ONLY_TABLES:
                 cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), name))
                 cur.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sql.Identifier(table), name))

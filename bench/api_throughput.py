@@ -254,7 +254,9 @@ def measure(scenario: Scenario, job: dict, postmaster_pid: int, timeout: float) 
     result = json.loads(stdout.strip().splitlines()[-1])
     # Generator CPU over the window: its total minus the warm-up share (proportional estimate).
     total_window = job["warmup"] + job["duration"] if job["kind"] != "batch" else None
-    loadgen_cpu = result["loadgen_cpu_s"] * (job["duration"] / total_window) if total_window else result["loadgen_cpu_s"]
+    loadgen_cpu = result["loadgen_cpu_s"]
+    if total_window:
+        loadgen_cpu *= job["duration"] / total_window
     result["cpu"] = CpuMeter.delta(before, after, loadgen_cpu)
     return result
 
@@ -337,8 +339,8 @@ def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: di
         r, c = s.result, s.result["cpu"]
         cpu_ms = r["cpu_ms_per_request"]
         print(fmt_row([s.name, r["requests"], r["errors"], f"{r['throughput']:.0f}", f"{r['p50_ms']:.1f}",
-                       f"{r['p99_ms']:.1f}", f"{cpu_ms:.2f}", f"{c['server']:.0f}", f"{c['pg']:.0f}", f"{c['loadgen']:.0f}",
-                       f"{c['other']:.0f}"], widths))
+                       f"{r['p99_ms']:.1f}", f"{cpu_ms:.2f}", f"{c['server']:.0f}", f"{c['pg']:.0f}",
+                       f"{c['loadgen']:.0f}", f"{c['other']:.0f}"], widths))
     print()
     ok = True
     by = {(s.group, s.side): s for s in scenarios}
@@ -384,7 +386,8 @@ def report(scenarios: list[Scenario], batch: Scenario | None, args, env_info: di
               f"concurrency {args.batch_concurrency}; {r['items_created']} created, {r['items_failed']} failed items, "
               f"{r['errors']} failed requests")
         print(f"                   median round: per request p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; "
-              f"server CPU {item_us:.0f} µs/item; srv cpu {c['server']:.0f}%, pg {c['pg']:.0f}%, other {c['other']:.0f}%")
+              f"server CPU {item_us:.0f} µs/item; srv cpu {c['server']:.0f}%, pg {c['pg']:.0f}%, "
+              f"other {c['other']:.0f}%")
     noisy = [s.name for s in [*scenarios, *([batch] if batch else [])] if s.result["cpu"]["other"] > 15]
     if noisy:
         print(f"NOTE: other processes used >15% of a core during: {', '.join(noisy)} — numbers may be noisy; rerun.")

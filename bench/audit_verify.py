@@ -177,7 +177,8 @@ def main(argv=None) -> int:
             result = export(port, token)
         print(f"\n3. export: GET /api/audit/export.csv → {result['status']}, {result['lines'] - 1:,} rows, "
               f"{result['bytes'] / 1e6:,.0f} MB in {result['seconds']:.1f}s "
-              f"({(result['lines'] - 1) / result['seconds']:,.0f} rows/s, first byte {result['first_byte'] * 1000:.0f} ms); "
+              f"({(result['lines'] - 1) / result['seconds']:,.0f} rows/s, "
+              f"first byte {result['first_byte'] * 1000:.0f} ms); "
               f"worker RSS {rss_before / 1e6:.0f} MB before, peak {peak.peak / 1e6:.0f} MB "
               f"(+{(peak.peak - rss_before) / 1e6:.0f} MB)")
 

@@ -172,7 +172,7 @@ def main(argv=None) -> int:
               f"{args.rounds} alternating rounds of {args.seconds:g}s; median round")
         print(f"{'scenario':<20} {'tx/s':>7} {'PG CPU ms/tx':>13} {'WAL fsync/tx':>13} {'WAL bytes/tx':>13}")
         for name, rounds in results.items():
-            def median(key: str) -> float:
+            def median(key: str, rounds=rounds) -> float:
                 return statistics.median(r[key] for r in rounds)
             print(f"{name:<20} {median('tps'):7.0f} {median('pg_ms'):13.3f} {median('flushes'):13.2f} "
                   f"{median('wal_bytes'):13.0f}")

@@ -123,9 +123,9 @@ def build_request(method: str, path: str, host: str, token: str | None, body: by
 
 def transaction_json(reference: str, n: int) -> bytes:
     return (
-        '{"account_id":"acct_%d","reference":"%s","amount":"%d.%02d","currency":"USD",'
-        '"counterparty":"Bench Counterparty Ltd","description":"bench payment",'
-        '"metadata":{"channel":"card","country":"DE"}}' % (n % 1000, reference, 1 + n % 9000, n % 100)
+        f'{{"account_id":"acct_{n % 1000}","reference":"{reference}","amount":"{1 + n % 9000}.{n % 100:02d}",'
+        '"currency":"USD","counterparty":"Bench Counterparty Ltd","description":"bench payment",'
+        '"metadata":{"channel":"card","country":"DE"}}'
     ).encode()
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import harness  # embedded PostgreSQL, processes, clean-up
+import harness  # noqa: E402 - after the sys.path insert above; embedded PostgreSQL, processes, clean-up
 
 HOST = harness.HOST
 PASSWORD = "correct-horse-battery"  # meets the old rule (length) and the new one (zxcvbn)
@@ -189,7 +189,8 @@ def main(argv=None) -> int:
         flooded["metric"] = throttled_metric(base_url)
         results["flood"] = flooded
         print(f"flood from one address: {flooded['requests']} requests in {flooded['seconds']} s "
-              f"({flooded['requests'] / max(flooded['seconds'], 1e-9):.0f}/s), answers {flooded['statuses']}", flush=True)
+              f"({flooded['requests'] / max(flooded['seconds'], 1e-9):.0f}/s), "
+              f"answers {flooded['statuses']}", flush=True)
         print(f"  audit_events rows written: {flooded['audit_rows_total']} {flooded['audit_rows']}", flush=True)
         print(f"  metric: {flooded['metric']}", flush=True)
         if args.json:

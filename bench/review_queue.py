@@ -434,7 +434,8 @@ def server_timings(port: int) -> dict[tuple[str, str], tuple[float, float]]:
     found: dict[tuple[str, str], list[float]] = {}
     if status != 200:
         return {}
-    pattern = re.compile(r'^riskdesk_http_request_duration_seconds_(sum|count)\{method="([^"]*)",route="([^"]*)"\} (\S+)$')
+    pattern = re.compile(r'^riskdesk_http_request_duration_seconds_(sum|count)'
+                         r'\{method="([^"]*)",route="([^"]*)"\} (\S+)$')
     for line in body.decode().splitlines():
         match = pattern.match(line)
         if match:
@@ -787,7 +788,8 @@ def explain_app_queries(url: str, analyst: tuple[int, str], case_id: int) -> lis
         for title, (sql, params) in wanted:
             cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
             plan = cur.fetchone()[0][0]
-            lines.append(f"{title}: execution {plan['Execution Time']:.2f} ms (planning {plan['Planning Time']:.2f} ms)")
+            lines.append(f"{title}: execution {plan['Execution Time']:.2f} ms "
+                         f"(planning {plan['Planning Time']:.2f} ms)")
             lines += plan_lines(plan["Plan"])
         conn.rollback()  # the claim's row lock, nothing else
     finally:
@@ -897,7 +899,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--read-requests", type=int, default=300, help="measured requests per read scenario (default 300)")
     p.add_argument("--read-concurrency", type=int, default=4)
     p.add_argument("--keep", action="store_true",
-                   help="keep the data dir (out/review_queue_pg) and reuse its load on the next run with the same sizes")
+                   help="keep the data dir (out/review_queue_pg) and reuse its load on the next run "
+                        "with the same sizes")
     p.add_argument("--skip-explain", action="store_true")
     p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                    help="afterwards, profile the app worker with py-spy while the analysts claim for SECONDS")
@@ -934,7 +937,8 @@ def print_setup(facts: dict, idle_load: float, pg_dir: Path) -> None:
           "as % of one core")
 
 
-def claims_section(args, port: int, tokens: list[str], user_ids: list[int], meter: Meter, url: str) -> tuple[bool, ClaimRun]:
+def claims_section(args, port: int, tokens: list[str], user_ids: list[int], meter: Meter,
+                   url: str) -> tuple[bool, ClaimRun]:
     """Part 1; True when claim-next meets its target and no case went to two analysts."""
     conn = connect(url)
     audit_floor = scalar(conn.cursor(), "SELECT coalesce(max(id), 0) FROM audit_events")

@@ -152,7 +152,8 @@ def test_every_api_parameter_survives_nul_controls_surrogates_and_long_values(cl
     responses = []
     for method, path, params, body in operations:
         for label, url in _requests(path, [(p["in"], p["name"]) for p in params]):
-            response = _send(client, method, url, headers=admin_with_data, **({"json": body} if body is not None else {}))
+            json_body = {"json": body} if body is not None else {}
+            response = _send(client, method, url, headers=admin_with_data, **json_body)
             responses.append((method, f"{path} {label}", response))
     assert _failures(responses) == []
 

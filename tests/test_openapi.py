@@ -36,14 +36,16 @@ def test_every_request_body_has_an_example(method, path, operation):
         assert has_example(media), f"{method} {path} ({media_type}) has no example"
 
 
-@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=lambda value: value if isinstance(value, str) else "")
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS,
+                         ids=lambda value: value if isinstance(value, str) else "")
 def test_every_error_status_has_a_documented_body(method, path, operation):
     for status, response in operation["responses"].items():
         if status[0] in "45":
             assert response.get("content", {}).get("application/json", {}).get("schema"), f"{method} {path} {status}"
 
 
-@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=lambda value: value if isinstance(value, str) else "")
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS,
+                         ids=lambda value: value if isinstance(value, str) else "")
 def test_operations_on_the_database_document_503(method, path, operation):
     if path in {"/healthz", "/metrics"}:
         return

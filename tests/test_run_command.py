@@ -43,7 +43,8 @@ def count(db, model) -> int:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, log_path: Path, cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
+def serving(command: list[str], env: dict[str, str], port: int, log_path: Path,
+            cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
     """Start `command`, wait until 127.0.0.1:port answers /healthz; always stopped afterwards."""
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -152,7 +153,8 @@ def test_run_in_production_seeds_nothing_and_runs_no_worker(client, users, recei
 def test_run_in_production_with_an_unsafe_key_exits_before_touching_the_database(db, database_url, secret_key):
     env = run_env(database_url, "production", **({"SECRET_KEY": secret_key} if secret_key else {}))
 
-    result = subprocess.run(run_command(free_port()), check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(run_command(free_port()), check=False, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
@@ -167,7 +169,8 @@ def test_run_in_production_without_database_url_starts_no_embedded_postgres(tmp_
     env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": STRONG_KEY, "EMBEDDED_PG_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
 
-    result = subprocess.run(run_command(free_port()), check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(run_command(free_port()), check=False, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
 
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
@@ -210,6 +213,9 @@ def script_checkout(tmp_path) -> Path:
         f'exec {sys.executable} "$@"\n'
     )
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    ruff = checkout / ".venv" / "bin" / "ruff"
+    ruff.write_text('#!/bin/sh\necho "$*" >> "$(dirname "$0")/../ruff.log"\n')
+    ruff.chmod(ruff.stat().st_mode | stat.S_IXUSR)
     return checkout
 
 
@@ -233,9 +239,13 @@ def test_run_sh_passes_host_and_port_to_the_app_and_installs_no_extra(script_che
 
 def test_test_sh_installs_the_test_extra_and_passes_its_arguments_to_pytest(script_checkout, tmp_path):
     env = {**os.environ, "CHROMIUM_PATH": sys.executable}  # any executable: no apt-get here
-    result = subprocess.run(["bash", str(script_checkout / "scripts" / "test.sh"), "--version"], check=False, cwd=tmp_path,
+    script = script_checkout / "scripts" / "test.sh"
+    result = subprocess.run(["bash", str(script), "--version"], check=False, cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr
     assert "pytest" in (result.stdout + result.stderr)
     assert [line.split()[-1] for line in pip_installs(script_checkout)] == [".[test]"]
+    # The lint runs before the tests, over the code CI checks.
+    assert (script_checkout / ".venv" / "ruff.log").read_text().split() == [
+        "check", "--quiet", "app", "tests", "bench", "migrations"]

@@ -150,7 +150,8 @@ def index_definitions(url: str) -> set[str]:
     conn = psycopg2.connect(libpq_url(url))
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            cur.execute("SELECT indexdef FROM pg_indexes"
+                        " WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
             return {row[0] for row in cur.fetchall()}
     finally:
         conn.close()

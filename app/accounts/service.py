@@ -110,7 +110,8 @@ def _next_actions(principal: Principal, account_id: str, recent, open_cases) -> 
             if tx.risk_score is None:
                 actions.append(NextAction(action="post_risk_score", method="POST",
                                           path=f"/transactions/{tx.reference}/risk-scores", why="not scored yet"))
-            if tx.status == TransactionStatus.PENDING and tx.review_status in (ReviewStatus.CLEAR, ReviewStatus.APPROVED):
+            if (tx.status == TransactionStatus.PENDING
+                    and tx.review_status in (ReviewStatus.CLEAR, ReviewStatus.APPROVED)):
                 actions.append(NextAction(action="settle", method="POST",
                                           path=f"/transactions/{tx.reference}/settlement",
                                           why=f"pending and review is {tx.review_status}"))

@@ -59,7 +59,8 @@ def periodic_checkpoint(settings: Settings, interval: timedelta) -> dict[str, An
         now = conn.execute(text("SELECT now()")).scalar()
         if latest is not None and latest.created_at > now - interval:
             return None
-        if not conn.execute(_NEW_EVENTS, {"after": latest.last_id if latest else 0, "note": CHECKPOINT_CREATED}).scalar():
+        after = latest.last_id if latest else 0
+        if not conn.execute(_NEW_EVENTS, {"after": after, "note": CHECKPOINT_CREATED}).scalar():
             return None
         document = checkpoints.create(conn, key)
         _announce(session, document, SYSTEM_ACTOR)

@@ -23,7 +23,9 @@ from app.users.enums import Role
 
 # The lease end, computed by the claiming UPDATE itself from the current setting.
 LEASE_END = func.now() + literal_column("interval '1 minute'") * func.coalesce(
-    select(cast(Setting.value.op("#>>")(literal_column("'{}'")), Integer)).where(Setting.key == "claim_lease_minutes").scalar_subquery(),
+    select(cast(Setting.value.op("#>>")(literal_column("'{}'")), Integer))
+    .where(Setting.key == "claim_lease_minutes")
+    .scalar_subquery(),
     DEFAULTS["claim_lease_minutes"],
 )
 
@@ -115,7 +117,8 @@ def _claimed_event(session: Session, actor: Actor, claimed: Row) -> None:
         session, actor=actor, action="case.claim_renewed" if renewed else "case.claimed",
         entity_type="case", entity_id=claimed.id,
         before={"state": claimed.previous_state, "assignee_id": claimed.previous_assignee},
-        after={"state": claimed.state, "assignee": actor.name, "lease_expires_at": claimed.lease_expires_at.isoformat()},
+        after={"state": claimed.state, "assignee": actor.name,
+               "lease_expires_at": claimed.lease_expires_at.isoformat()},
     )
 
 

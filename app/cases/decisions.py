@@ -121,7 +121,9 @@ def decide(*, session: Session, actor: Actor, case_id: int, data: DecisionReques
         before=before, after={"state": state, "decision": data.decision, "reason_code": data.reason_code},
         reason=reason,
     )
-    if decided and tx is not None and (state == CaseState.REJECTED or not _other_undecided_case(session, tx.id, case_id)):
+    if decided and tx is not None and (
+        state == CaseState.REJECTED or not _other_undecided_case(session, tx.id, case_id)
+    ):
         transactions.set_review_status(session=session, actor=actor, tx=tx, status=REVIEW_STATUS_AFTER[state],
                                        reason=f"case {case_id} {state}")
     # Outbound webhook, in the same transaction as the decision.

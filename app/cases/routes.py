@@ -25,7 +25,9 @@ router = APIRouter(prefix="/api/cases", tags=["review cases"], route_class=ApiRo
 
 CaseId = Annotated[int, Path(ge=1, lt=2**63)]
 NOT_FOUND: Responses = {404: {"description": "Unknown case"}}
-CONFLICT: Responses = {409: {"description": "Decided already, claimed by someone else, or changed since loaded (says which)"}}
+CONFLICT: Responses = {
+    409: {"description": "Decided already, claimed by someone else, or changed since loaded (says which)"},
+}
 
 
 @router.get(

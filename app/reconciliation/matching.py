@@ -70,7 +70,8 @@ def _compare(event: BankEventIn, tx) -> str:
 
 def _explain(kind: str, event: BankEventIn, tx) -> str:
     bank = f"bank {money.format_amount(event.amount, event.currency)} {event.currency} {event.status}"
-    ledger = f"ledger {money.format_amount(tx.amount, tx.currency)} {tx.currency} {tx.status}" if tx else "no ledger entry"
+    ledger = (f"ledger {money.format_amount(tx.amount, tx.currency)} {tx.currency} {tx.status}"
+              if tx else "no ledger entry")
     return f"{kind}: {bank} vs {ledger} (bank ref {event.bank_reference})"[:500]
 
 
@@ -127,7 +128,7 @@ def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[
     # A row not inserted lost a race with a concurrent run for its bank_reference: stored again
     # as a non-primary duplicate, unless the winner had this very payload (then it is a replay).
     retry = [(row, pair) for row, pair in zip(rows, kept) if (row["bank_reference"], row["digest"]) not in inserted]
-    for row, pair in retry:
+    for row, _pair in retry:
         row.update(is_primary=False, outcome=MismatchKind.DUPLICATE_BANK_EVENT)
         new_id = session.execute(
             pg_insert(BankEvent.__table__).values(row).on_conflict_do_nothing().returning(B.id)

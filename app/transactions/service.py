@@ -49,7 +49,8 @@ _BATCH_COLUMNS = {
 _BATCH_NAMES = ", ".join(_BATCH_COLUMNS)
 INSERT_MANY_IF_NEW = text(
     f"INSERT INTO transactions ({_BATCH_NAMES}) SELECT {_BATCH_NAMES} FROM ROWS FROM (json_to_recordset(:rows) AS "
-    f"({', '.join(f'{name} {kind}' for name, kind in _BATCH_COLUMNS.items())})) WITH ORDINALITY AS r({_BATCH_NAMES}, n) "
+    f"({', '.join(f'{name} {kind}' for name, kind in _BATCH_COLUMNS.items())})) "
+    f"WITH ORDINALITY AS r({_BATCH_NAMES}, n) "
     "ORDER BY n ON CONFLICT (reference) DO NOTHING RETURNING "
     + ", ".join("metadata AS metadata_" if c.key == "metadata" else c.key for c in _COLUMNS)
 )
@@ -346,6 +347,7 @@ def recent_of_account(account_id, limit: int) -> Select:
 def totals_of_account(account_id) -> Select:
     """The account's count and sum of amounts per currency and status."""
     return (
-        select(_COLUMNS.currency, _COLUMNS.status, func.count().label("count"), func.sum(_COLUMNS.amount).label("amount"))
+        select(_COLUMNS.currency, _COLUMNS.status, func.count().label("count"),
+               func.sum(_COLUMNS.amount).label("amount"))
         .where(_COLUMNS.account_id == account_id).group_by(_COLUMNS.currency, _COLUMNS.status)
     )

@@ -37,7 +37,8 @@ def _charts(board: dashboard.Dashboard) -> dict[str, dict]:
     actor_types = sorted({t for k in kinds for t in board.actor_types[k]} | {"human", "agent"})
     actors = {
         "type": "bar", "labels": ["Risk scores posted", "Case decisions"], "stacked": True, "horizontal": True,
-        "datasets": [{"label": t, "data": [board.actor_types[k].get(t, 0) for k in kinds], "color": PALETTE.get(t, "#667")}
+        "datasets": [{"label": t, "data": [board.actor_types[k].get(t, 0) for k in kinds],
+                      "color": PALETTE.get(t, "#667")}
                      for t in actor_types],
     }
     return {"decisions": decisions, "scores": scores, "actors": actors}

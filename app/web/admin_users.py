@@ -27,7 +27,8 @@ Text = Annotated[str, Form(max_length=300)]
 
 
 def _panel(request: Request, session: Session, principal: Principal, *, status_code: int = 200, **context):
-    template = "admin/users/_panel.html" if request.headers.get("hx-target") == "users-panel" else "admin/users/index.html"
+    partial = request.headers.get("hx-target") == "users-panel"
+    template = "admin/users/_panel.html" if partial else "admin/users/index.html"
     return render(request, template, {"users": users.list_all(session=session), "active_nav": "users",
                                       "form": {}, "field_errors": {}, **context},
                   principal=principal, status_code=status_code)

@@ -47,7 +47,8 @@ def set_login_cookie(response: Response, nonce: str, *, settings: Settings) -> N
 
 
 def clear_login_cookie(response: Response, *, settings: Settings) -> None:
-    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict", secure=settings.is_production)
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict",
+                           secure=settings.is_production)
 
 
 def session_principal(request: Request) -> PrincipalClaims | None:

@@ -43,7 +43,8 @@ def create_endpoint(
 ):
     form = {"url": url, "description": description, "event_types": event_types}
     try:
-        data = EndpointCreate.model_validate({"url": url, "description": description or None, "event_types": event_types})
+        data = EndpointCreate.model_validate({"url": url, "description": description or None,
+                                              "event_types": event_types})
     except ValidationError as exc:
         errors = {(e["field"] or "url").split(".")[0]: e["msg"] for e in field_errors(exc.errors(include_input=False))}
         return _endpoints_page(request, session, principal, status_code=422, form=form, errors=errors)

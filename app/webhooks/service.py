@@ -60,7 +60,8 @@ def set_active(*, session: Session, actor: Actor, endpoint_id: int, is_active: b
         endpoint.updated_at = func.now()
         session.flush()
         session.refresh(endpoint)
-        audit.record(session, actor=actor, action="webhook.endpoint_enabled" if is_active else "webhook.endpoint_disabled",
+        action = "webhook.endpoint_enabled" if is_active else "webhook.endpoint_disabled"
+        audit.record(session, actor=actor, action=action,
                      entity_type="webhook_endpoint", entity_id=endpoint_id,
                      before={"is_active": before}, after={"is_active": is_active})
     return _out(endpoint)

@@ -92,7 +92,8 @@ def upgrade() -> None:
     op.create_index("ix_review_cases_transaction_id", "review_cases", ["transaction_id"])
     op.create_index("ix_review_cases_assignee_id", "review_cases", ["assignee_id"],
                     postgresql_where=sa.text("assignee_id IS NOT NULL"))
-    op.create_index("ix_review_cases_escalated", "review_cases", ["id"], postgresql_where=sa.text("state = 'escalated'"))
+    op.create_index("ix_review_cases_escalated", "review_cases", ["id"],
+                    postgresql_where=sa.text("state = 'escalated'"))
     op.create_index("ix_review_cases_first_approved_by", "review_cases", ["first_approved_by"],
                     postgresql_where=sa.text("first_approved_by IS NOT NULL AND " + UNDECIDED.text))
     op.create_table(

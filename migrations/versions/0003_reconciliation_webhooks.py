@@ -77,7 +77,8 @@ def upgrade() -> None:
                     postgresql_where=sa.text("is_primary"))
     op.create_index("uq_bank_events_bank_reference_digest", "bank_events", ["bank_reference", "digest"], unique=True)
     op.create_index("ix_bank_events_run_id_id", "bank_events", ["run_id", "id"])
-    op.create_index("ix_bank_events_case_id", "bank_events", ["case_id"], postgresql_where=sa.text("case_id IS NOT NULL"))
+    op.create_index("ix_bank_events_case_id", "bank_events", ["case_id"],
+                    postgresql_where=sa.text("case_id IS NOT NULL"))
     op.create_index("ix_bank_events_transaction_id", "bank_events", ["transaction_id"],
                     postgresql_where=sa.text("is_primary AND transaction_id IS NOT NULL"))
     op.create_table(

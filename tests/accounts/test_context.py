@@ -6,7 +6,8 @@ from tests.conftest import tx_payload
 
 
 def post_tx(client, headers, reference, **fields):
-    response = client.post("/transactions", json=tx_payload(reference, account_id="acct_ctx", **fields), headers=headers)
+    payload = tx_payload(reference, account_id="acct_ctx", **fields)
+    response = client.post("/transactions", json=payload, headers=headers)
     assert response.status_code == 200, response.text
 
 

@@ -15,7 +15,8 @@ def seed(db, n: int = 30) -> None:
     for i in range(n):
         who = Actor(name="alice", id=1, role="analyst") if i % 3 == 0 else Actor(name="bot", id=2, role="agent")
         audit.record(db, actor=who, action="case.claimed" if i % 2 else "risk_score.posted",
-                     entity_type="case", entity_id=str(i % 5), after={"i": i}, reason="=cmd|' /C calc'!A0" if i == 0 else None)
+                     entity_type="case", entity_id=str(i % 5), after={"i": i},
+                     reason="=cmd|' /C calc'!A0" if i == 0 else None)
     db.commit()
 
 

@@ -63,7 +63,8 @@ def test_role_change_and_password_reset_each_revoke_old_tokens(client, users, db
     admin = users.create("admin")
     analyst = users.create("analyst", username="frank")
     old = bearer(users, analyst)
-    assert client.put(f"/api/users/{analyst.id}/role", json={"role": "agent"}, headers=bearer(users, admin)).status_code == 200
+    changed = client.put(f"/api/users/{analyst.id}/role", json={"role": "agent"}, headers=bearer(users, admin))
+    assert changed.status_code == 200
     assert client.get("/transactions?limit=1", headers=old).status_code == 401
     [event] = events(db, "user.role_changed")
     assert (event.before["role"], event.after["role"]) == ("analyst", "agent")

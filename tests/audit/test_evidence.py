@@ -15,7 +15,8 @@ def case_id(client, agent_headers):
     for n in range(3):  # history before the case, so proofs are real paths
         assert client.post("/transactions", json=tx_payload(f"other-{n}"), headers=agent_headers).status_code == 200
     assert client.post("/transactions", json=tx_payload("evidence-1"), headers=agent_headers).status_code == 200
-    score = {"score": 93, "model": "fraud-v3", "reasons": [{"code": "velocity", "description": "9 in 1 h", "weight": "0.75"}]}
+    score = {"score": 93, "model": "fraud-v3",
+             "reasons": [{"code": "velocity", "description": "9 in 1 h", "weight": "0.75"}]}
     answer = client.post("/transactions/evidence-1/risk-scores", json=score, headers=agent_headers)
     assert answer.status_code == 201
     for n in range(4):  # and after it

@@ -110,7 +110,8 @@ def test_the_dashboard_draws_its_charts(page: Page, users, db):
         expect(canvas).to_have_attribute("data-drawn", "true")
         # Drawn, not just present: the canvas has non-transparent pixels.
         assert page.evaluate("""(id) => {
-            const c = document.querySelector(`canvas[data-chart-id=${id}]`); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const c = document.querySelector(`canvas[data-chart-id=${id}]`);
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) return true; return false; }""", chart)
     page.get_by_role("link", name="30 days").click()
     expect(page.get_by_text("Last 30 days")).to_be_visible()

@@ -138,7 +138,8 @@ def test_a_cookie_only_decision_without_the_csrf_token_is_refused(page: Page, us
     status = page.evaluate(
         """async (caseId) => {
             const body = new URLSearchParams({decision: "approve", reason_code: "false_positive"});
-            const response = await fetch(`/cases/${caseId}/decision`, {method: "POST", body, credentials: "same-origin"});
+            const response = await fetch(`/cases/${caseId}/decision`,
+                                         {method: "POST", body, credentials: "same-origin"});
             return response.status;
         }""",
         case_id,

@@ -82,6 +82,7 @@ def test_a_url_the_worker_could_not_parse_is_refused_on_the_screen(page: Page, u
     page.get_by_role("button", name="Create endpoint").click()
     url = page.get_by_label("URL")
     expect(url).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#err-url")).to_contain_text("must be an http or https URL without spaces or invisible characters")
+    expect(page.locator("#err-url")).to_contain_text(
+        "must be an http or https URL without spaces or invisible characters")
     expect(page.get_by_role("region", name="Endpoints")).to_contain_text("No endpoints registered")
     shot(page, "webhooks-bad-url")

@@ -161,7 +161,8 @@ def create_user(url: str, role: str, username: str) -> dict[str, str]:
             user = users.create(session=session, actor=Actor(name="faults"), username=username, role=role,
                                 password="fault-test-password-1")
             session.commit()
-            token, _ = tokens.issue(user_id=user.id, username=user.username, role=user.role, token_version=user.token_version,
+            token, _ = tokens.issue(user_id=user.id, username=user.username, role=user.role,
+                                    token_version=user.token_version,
                                     key=get_settings().signing_key, ttl_seconds=3600)
     finally:
         db.dispose()

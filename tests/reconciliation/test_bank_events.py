@@ -9,7 +9,8 @@ from tests.reconciliation.conftest import bank_event, count, post_events
 def test_matching_events_are_matched_and_open_no_case(client, agent_headers, ledger, db):
     body = post_events(client, agent_headers,
                        bank_event("B-1", "tx-1", "125.50", "USD"), bank_event("B-2", "tx-2", "99.00", "EUR"),
-                       bank_event("B-3", "tx-3", "500", "JPY"), bank_event("B-4", "tx-pending", "10.00", status="pending"))
+                       bank_event("B-3", "tx-3", "500", "JPY"),
+                       bank_event("B-4", "tx-pending", "10.00", status="pending"))
     assert body["matched"] == 4 and body["mismatches"] == [] and body["replayed"] == 0
     assert count(db, "review_cases", "kind = 'reconciliation'") == 0
     run = client.get(f"/api/reconciliation/runs/{body['run_id']}", headers=agent_headers).json()
@@ -38,7 +39,8 @@ def test_each_mismatch_kind_opens_a_reconciliation_case(client, agent_headers, l
     missing = next(m for m in body["mismatches"] if m["kind"] == "missing_in_ledger")
     assert case_row(db, missing["case_id"])["transaction_id"] is None
     linked = db.execute(text("SELECT bank_reference, case_id FROM bank_events WHERE case_id IS NOT NULL")).all()
-    assert {r.bank_reference: r.case_id for r in linked} == {m["bank_reference"]: m["case_id"] for m in body["mismatches"]}
+    expected = {m["bank_reference"]: m["case_id"] for m in body["mismatches"]}
+    assert {r.bank_reference: r.case_id for r in linked} == expected
     # Analysts see them in the same queue.
     analyst = client.get("/api/cases", params={"kind": "reconciliation"}, headers=ledger.agent)
     assert analyst.status_code == 403

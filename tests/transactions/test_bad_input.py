@@ -241,7 +241,7 @@ def test_metadata_nested_32_levels_is_accepted(client, agent_headers):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_metadata_number_is_422_naming_metadata(post_raw, assert_nothing_stored, literal):
-    body = json.dumps(tx_payload())[:-1] + ', "metadata": {"score": %s}}' % literal
+    body = json.dumps(tx_payload())[:-1] + f', "metadata": {{"score": {literal}}}}}'
     assert_rejected(post_raw(body), "metadata")
     assert_nothing_stored()
 

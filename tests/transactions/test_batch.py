@@ -89,7 +89,9 @@ def test_mixed_batch_reports_each_item_by_its_own_rules(client, agent_headers, b
         (9, None, 422),
         (10, "new-2", 200),
     ]
-    assert [r["replayed"] for r in results] == [False, False, True, False, False, True, False, False, False, False, False]
+    assert [r["replayed"] for r in results] == [
+        False, False, True, False, False, True, False, False, False, False, False,
+    ]
 
     def fields(result):
         return {error["field"] for error in result["error"]["detail"]}

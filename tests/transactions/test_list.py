@@ -65,7 +65,8 @@ def test_listing_is_newest_first_with_full_transactions(create, listing):
     assert page["next_cursor"] is None
     first = page["items"][0]
     assert first["amount"] == "1.50"
-    assert {"id", "account_id", "reference", "amount", "currency", "status", "review_status", "created_at"} <= set(first)
+    expected = {"id", "account_id", "reference", "amount", "currency", "status", "review_status", "created_at"}
+    assert expected <= set(first)
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 25, 26])

@@ -19,8 +19,8 @@ from tests.transactions.conftest import assert_rejected, transaction_count
 def raw_body(amount_literal: str, currency: str = "USD", reference: str = "ref-money") -> str:
     """A create body with `amount_literal` pasted verbatim as the JSON value."""
     return (
-        '{"account_id": "acct_1", "reference": "%s", "currency": "%s", "amount": %s}'
-        % (reference, currency, amount_literal)
+        f'{{"account_id": "acct_1", "reference": "{reference}", "currency": "{currency}", '
+        f'"amount": {amount_literal}}}'
     )
 
 
@@ -163,7 +163,7 @@ def test_unknown_currency_is_422_naming_currency_and_stores_nothing(client, agen
 
 @pytest.mark.parametrize("literal", ["840", "null", "true", '["USD"]'])
 def test_currency_that_is_not_a_string_is_422_naming_currency(post_raw, db, literal):
-    body = '{"account_id": "acct_1", "reference": "r", "amount": "1.00", "currency": %s}' % literal
+    body = f'{{"account_id": "acct_1", "reference": "r", "amount": "1.00", "currency": {literal}}}'
     assert_rejected(post_raw(body), "currency")
     assert transaction_count(db) == 0
 

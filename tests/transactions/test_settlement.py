@@ -40,7 +40,8 @@ def settlement_events(db, reference: str) -> list[AuditEvent]:
     return list(
         db.scalars(
             select(AuditEvent)
-            .where(AuditEvent.entity_id == reference, AuditEvent.action.in_(["transaction.settled", "transaction.failed"]))
+            .where(AuditEvent.entity_id == reference,
+                   AuditEvent.action.in_(["transaction.settled", "transaction.failed"]))
             .order_by(AuditEvent.id)
         )
     )
@@ -150,7 +151,9 @@ def test_settled_transaction_later_flagged_still_answers_the_same_outcome_as_a_n
         ({"status": "settled", "when": "now"}, "when"),
     ],
 )
-def test_bad_settlement_body_is_422_naming_the_field_and_changes_nothing(client, agent_headers, pending, db, body, field):
+def test_bad_settlement_body_is_422_naming_the_field_and_changes_nothing(
+    client, agent_headers, pending, db, body, field
+):
     response = client.post(f"/transactions/{pending}/settlement", json=body, headers=agent_headers)
     assert_rejected(response, field)
     assert stored(db, pending).status == "pending"

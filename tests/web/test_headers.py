@@ -128,7 +128,8 @@ def test_a_route_that_sets_its_own_cache_control_keeps_it_except_the_token_endpo
 
     app = FastAPI()
     app.add_api_route("/api/public", lambda: JSONResponse({"a": 1}, headers={"Cache-Control": "max-age=60"}))
-    app.add_api_route("/auth/token", lambda: JSONResponse({"access_token": "x"}, headers={"Cache-Control": "max-age=60"}),
+    app.add_api_route("/auth/token",
+                      lambda: JSONResponse({"access_token": "x"}, headers={"Cache-Control": "max-age=60"}),
                       methods=["POST"])
     app.add_middleware(SecurityHeadersMiddleware)
     test_client = TestClient(app)

@@ -26,7 +26,8 @@ def test_a_running_worker_sends_a_signed_checkpoint_and_writes_its_file(client, 
     document = body["data"]
     public_key = checkpoints.signing_key(Settings()).public_key()
     checkpoint = checkpoints.read(document, public_key)
-    head = rows(db, "SELECT max(id) AS id, count(*) AS n FROM audit_events WHERE action <> 'audit.checkpoint_created'")[0]
+    head = rows(db, "SELECT max(id) AS id, count(*) AS n FROM audit_events"
+                    " WHERE action <> 'audit.checkpoint_created'")[0]
     assert (checkpoint.last_id, checkpoint.count) == (head.id, head.n)
     assert json.loads((tmp_path / f"checkpoint-{checkpoint.last_id}.json").read_text()) == document
     noted = rows(db, "SELECT actor, entity_id FROM audit_events WHERE action = 'audit.checkpoint_created'")

@@ -41,8 +41,8 @@ def test_no_outbox_row_when_the_change_does_not_commit(client, desk, db):
 def test_a_decision_writes_case_decided(client, desk, users, db):
     case_id = desk.flagged_case("tx-d")
     analyst = users.headers("analyst")
-    response = client.post(f"/api/cases/{case_id}/decision", json={"decision": "approve", "reason_code": "false_positive"},
-                           headers=analyst)
+    decision = {"decision": "approve", "reason_code": "false_positive"}
+    response = client.post(f"/api/cases/{case_id}/decision", json=decision, headers=analyst)
     assert response.status_code == 200, response.text
     decided = rows(db, "SELECT payload FROM webhook_events WHERE event_type = 'case.decided'")
     assert [(d.payload["case_id"], d.payload["state"]) for d in decided] == [(case_id, "approved")]
@@ -71,14 +71,16 @@ def test_bad_endpoints_are_refused(client, admin_headers, db, body, field):
 
 def test_disabled_and_deleted_endpoints_get_no_new_deliveries(client, admin_headers, desk, db):
     endpoint = register(client, admin_headers, "https://a.example/hook")
-    patched = client.patch(f"/api/webhooks/endpoints/{endpoint['id']}", json={"is_active": False}, headers=admin_headers)
+    patched = client.patch(f"/api/webhooks/endpoints/{endpoint['id']}", json={"is_active": False},
+                           headers=admin_headers)
     assert patched.json()["is_active"] is False
     desk.transaction("tx-1")
     desk.settle("tx-1")
     assert rows(db, "SELECT id FROM webhook_deliveries") == []
     assert client.delete(f"/api/webhooks/endpoints/{endpoint['id']}", headers=admin_headers).status_code == 204
     assert client.get("/api/webhooks/endpoints", headers=admin_headers).json() == []
-    actions = [r.action for r in rows(db, "SELECT action FROM audit_events WHERE entity_type = 'webhook_endpoint' ORDER BY id")]
+    audited = rows(db, "SELECT action FROM audit_events WHERE entity_type = 'webhook_endpoint' ORDER BY id")
+    actions = [r.action for r in audited]
     assert actions == ["webhook.endpoint_created", "webhook.endpoint_disabled", "webhook.endpoint_deleted"]
 
 

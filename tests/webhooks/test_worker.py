@@ -85,7 +85,8 @@ def test_a_delivery_gives_up_after_max_attempts_and_an_admin_can_retry_it(
     register(client, admin_headers, receiver.url)
     receiver.fail_first = 10**6
     settle_many(desk, 1)
-    db.execute(text("UPDATE webhook_deliveries SET max_attempts = 2")); db.commit()
+    db.execute(text("UPDATE webhook_deliveries SET max_attempts = 2"))
+    db.commit()
     run_until(Worker(FAST), lambda: rows(db, "SELECT id FROM webhook_deliveries WHERE status = 'failed'"))
     [delivery] = rows(db, "SELECT id, attempt_count FROM webhook_deliveries")
     assert delivery.attempt_count == 2 and len(receiver.requests) == 2
@@ -115,7 +116,8 @@ def test_a_timeout_is_recorded_as_a_failed_attempt(client, admin_headers, desk, 
         listener.close()
     [attempt] = rows(db, "SELECT status_code, error FROM webhook_attempts")
     assert attempt.status_code is None and "timed out" in attempt.error
-    [delivery] = rows(db, "SELECT status, next_attempt_at > now() + interval '20 seconds' AS later FROM webhook_deliveries")
+    [delivery] = rows(db, "SELECT status, next_attempt_at > now() + interval '20 seconds' AS later"
+                          " FROM webhook_deliveries")
     assert delivery.status == "pending" and delivery.later
 
 

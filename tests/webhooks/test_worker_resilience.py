@@ -23,7 +23,8 @@ STORED_BAD_URLS = [
     "https://xn--zz.example/",
 ]
 GOOD_SECRET = "whsec_" + "A" * 43 + "="
-ONE_TRY = WorkerConfig(batch=10, timeout=2.0, backoff_base=60, poll_interval=0.05)  # a failure is not retried in the run
+# A failure is not retried in the run.
+ONE_TRY = WorkerConfig(batch=10, timeout=2.0, backoff_base=60, poll_interval=0.05)
 
 
 def insert_endpoint(db, url: str, secret: str = GOOD_SECRET) -> int:
@@ -43,8 +44,8 @@ def test_worker_once_delivers_the_good_endpoints_and_records_each_bad_urls_failu
     register(client, admin_headers, receiver.url.replace("/hook", "/other"))
     settle_many(desk, 2)
     command = [sys.executable, "-m", "app", "worker", "--once", "--batch", "4", "--poll-interval", "0.05"]
-    done = subprocess.run(command, check=False, cwd=ROOT, env={**os.environ, "LOG_LEVEL": "WARNING"}, capture_output=True,
-                          text=True, timeout=120)
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    done = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"delivered 4 ({4 + 2 * len(bad_ids)} attempts)"), done.stdout
@@ -96,7 +97,8 @@ def test_whatever_one_delivery_raises_is_recorded_and_the_others_are_delivered(
     assert Worker(ONE_TRY).run(once=True) == 2
 
     attempts = rows(db, "SELECT e.url, a.status_code, a.error FROM webhook_attempts a"
-                        " JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+                        " JOIN webhook_deliveries d ON d.id = a.delivery_id"
+                        " JOIN webhook_endpoints e ON e.id = d.endpoint_id"
                         " ORDER BY a.id")
     assert sorted((a.url == poison, a.status_code) for a in attempts) == [(False, 200)] * 2 + [(True, None)] * 2
     errors = {a.error for a in attempts if a.url == poison}
@@ -131,7 +133,8 @@ def test_each_outcome_is_committed_as_soon_as_it_is_known(client, admin_headers,
     def handle(headers, body):
         # What another connection sees while the worker is still in the middle of its batch.
         with engine.connect() as conn:
-            seen.append(conn.execute(text("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'")).scalar())
+            delivered = "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
+            seen.append(conn.execute(text(delivered)).scalar())
         return answer(headers, body)
 
     receiver.handle = handle
