@@ -10,4 +10,6 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/nu
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# Lint first (about a second): a finding fails the run, as a failing test does.
+.venv/bin/ruff check --quiet app tests bench migrations
 exec .venv/bin/python -m pytest "$@"
