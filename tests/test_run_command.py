@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
 from app.users.models import User
-from tests.conftest import ROOT, tx_payload
+from tests.conftest import ROOT, tx_payload, wait_for_health
 from tests.security.conftest import pinned_test_database  # noqa: F401  (autouse: see its docstring)
 from tests.webhooks import conftest as webhooks
 from tests.webhooks.conftest import register, rows
@@ -50,16 +50,7 @@ def serving(command: list[str], env: dict[str, str], port: int, log_path: Path,
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            assert process.poll() is None, f"exited {process.returncode}:\n{log_path.read_text()}"
-            assert time.monotonic() < deadline, f"no answer on port {port}:\n{log_path.read_text()}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_for_health(f"http://127.0.0.1:{port}", process, START_SECONDS, log_path)
         yield process
     finally:
         if process.poll() is None:

@@ -1,6 +1,6 @@
 """Claims: POST /api/cases/next, /{id}/claim and /{id}/release, with leases."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 

@@ -5,13 +5,8 @@ address the throttle counts is the socket's: every 127.0.0.0/8 address is loopba
 Linux, and each client binds its own source address.
 """
 
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -20,55 +15,23 @@ from sqlalchemy import func, select
 from app.audit.models import AuditEvent
 from app.config import get_settings
 from app.users.models import LoginFailure
-from tests.conftest import ROOT, _free_port, assert_no_server_errors, run_together
+from tests.conftest import assert_no_server_errors, run_together, uvicorn_server
 
 WRONG = "wrong-password-123"
 CLIENTS = 40
 
 
-@contextmanager
-def serving(database_url: str, *uvicorn_flags: str) -> Iterator[str]:
-    """A real uvicorn serving the app against the test database, started with `uvicorn_flags`."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", "LOG_LEVEL": "WARNING"}
-    env.pop("FORWARDED_ALLOW_IPS", None)  # uvicorn's own default: trust only a proxy on 127.0.0.1
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-         *uvicorn_flags, "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 @pytest.fixture(scope="module")
 def socket_address_server(database_url) -> Iterator[str]:
     """Served as `python -m app run` serves it: proxy headers off, client addresses from the socket only."""
-    with serving(database_url, "--no-proxy-headers") as base_url:
+    with uvicorn_server(database_url, "--no-proxy-headers") as base_url:
         yield base_url
 
 
 @pytest.fixture(scope="module")
 def procfile_server(database_url) -> Iterator[str]:
     """Served as the Procfile's `web` serves it: proxy headers from the configured proxy (default 127.0.0.1) only."""
-    with serving(database_url, "--proxy-headers") as base_url:
+    with uvicorn_server(database_url, "--proxy-headers") as base_url:
         yield base_url
 
 
