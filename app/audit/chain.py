@@ -37,8 +37,13 @@ from sqlalchemy import Connection, text
 GENESIS_HASH = "0" * 64
 _BATCH = 20_000
 
+# occurred_at comes as the canonical text, rendered by PostgreSQL's built-in to_char exactly
+# as CANONICAL_ARRAY renders it (schema-qualified: no function of ours, or of a search_path,
+# takes part); it saves parsing and formatting a datetime per event.
 _ROWS_SQL = text(
-    "SELECT id, occurred_at, actor, actor_id, actor_role, actor_type, action, entity_type, entity_id, "
+    "SELECT id, pg_catalog.to_char(pg_catalog.timezone('UTC', occurred_at), "
+    "'YYYY-MM-DD\"T\"HH24\\:MI\\:SS.US\"Z\"') AS occurred_at, "  # \\: is a colon, not a bind parameter
+    "actor, actor_id, actor_role, actor_type, action, entity_type, entity_id, "
     "before::text AS before, after::text AS after, reason, request_id, client_addr, prev_hash, hash "
     "FROM audit_events WHERE id > :after_id AND id <= :until_id ORDER BY id"
 )
@@ -63,7 +68,7 @@ def canonical(row: Any) -> str:
     """The canonical text of one event row (attribute access: a SQLAlchemy Row or similar)."""
     return "[" + ", ".join((
         str(row.id),
-        '"' + format_time(row.occurred_at) + '"',
+        '"' + (row.occurred_at if isinstance(row.occurred_at, str) else format_time(row.occurred_at)) + '"',
         _string(row.actor),
         "null" if row.actor_id is None else str(row.actor_id),
         _string(row.actor_role),
