@@ -78,7 +78,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def _public_key(args: argparse.Namespace):
     from app.audit import checkpoints
 
-    if getattr(args, "public_key", None):
+    if getattr(args, "public_key", None):  # `audit public-key` itself has no such option
         return checkpoints.load_public_key(args.public_key)
     return checkpoints.signing_key(get_settings()).public_key()
 

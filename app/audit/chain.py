@@ -37,16 +37,16 @@ from sqlalchemy import Connection, text
 GENESIS_HASH = "0" * 64
 _BATCH = 20_000
 
-# occurred_at comes as the canonical text, rendered by PostgreSQL's built-in to_char exactly
-# as CANONICAL_ARRAY renders it (schema-qualified: no function of ours, or of a search_path,
-# takes part); it saves parsing and formatting a datetime per event.
-_ROWS_SQL = text(
-    "SELECT id, pg_catalog.to_char(pg_catalog.timezone('UTC', occurred_at), "
+# Every column an event's hash covers, as the canonical form takes them. occurred_at comes
+# as the canonical text, rendered by PostgreSQL's built-in to_char exactly as CANONICAL_ARRAY
+# renders it (schema-qualified: no function of ours, or of a search_path, takes part).
+EVENT_COLUMNS = (
+    "id, pg_catalog.to_char(pg_catalog.timezone('UTC', occurred_at), "
     "'YYYY-MM-DD\"T\"HH24\\:MI\\:SS.US\"Z\"') AS occurred_at, "  # \\: is a colon, not a bind parameter
     "actor, actor_id, actor_role, actor_type, action, entity_type, entity_id, "
-    "before::text AS before, after::text AS after, reason, request_id, client_addr, prev_hash, hash "
-    "FROM audit_events WHERE id > :after_id AND id <= :until_id ORDER BY id"
+    "before::text AS before, after::text AS after, reason, request_id, client_addr, prev_hash, hash"
 )
+_ROWS_SQL = text(f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE id > :after_id AND id <= :until_id ORDER BY id")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _ESCAPE_TABLE = str.maketrans({**{chr(c): f"\\u{c:04x}" for c in range(0x20)}, **_ESCAPES})
 
@@ -117,7 +117,12 @@ def stored_rows(conn: Connection, *, after_id: int = 0, until_id: int = 2**63 - 
 VERIFY_STATEMENT_TIMEOUT = "300s"
 
 
+def allow_long_scan(conn: Connection) -> None:
+    """Lift the statement timeout for this transaction: a full scan outlasts a request's."""
+    conn.execute(text("SELECT set_config('statement_timeout', :t, true)"), {"t": VERIFY_STATEMENT_TIMEOUT})
+
+
 def verify(conn: Connection, *, after_id: int = 0, start_hash: str = GENESIS_HASH) -> PythonChainStatus:
     """Recompute the chain after `after_id` (all of it by default) in Python."""
-    conn.execute(text("SELECT set_config('statement_timeout', :t, true)"), {"t": VERIFY_STATEMENT_TIMEOUT})
+    allow_long_scan(conn)
     return check(stored_rows(conn, after_id=after_id), start_hash=start_hash, after_id=after_id or None)

@@ -63,12 +63,10 @@ def _rows_as_json(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
 
 def _events(conn: Connection, case_id: int, reference: str | None) -> list[dict[str, Any]]:
     rows = conn.execute(text(
-        "SELECT id, occurred_at, actor, actor_id, actor_role, actor_type, action, entity_type, entity_id, "
-        "before::text AS before, after::text AS after, reason, request_id, client_addr, prev_hash, hash "
-        "FROM audit_events WHERE (entity_type = 'case' AND entity_id = :case_id) "
+        f"SELECT {chain.EVENT_COLUMNS} FROM audit_events WHERE (entity_type = 'case' AND entity_id = :case_id) "
         "OR (entity_type = 'transaction' AND entity_id = :reference) ORDER BY id"
     ), {"case_id": str(case_id), "reference": reference or ""}).all()
-    return [{**row._asdict(), "occurred_at": chain.format_time(row.occurred_at)} for row in rows]
+    return [row._asdict() for row in rows]
 
 
 def _checkpoint_covering(conn: Connection, last_event_id: int, key: Ed25519PrivateKey) -> dict[str, Any]:
@@ -151,7 +149,8 @@ def verify_pack(data: bytes, public_key: Ed25519PublicKey) -> tuple[list[str], d
 def _event_problems(event: Any, checkpoint: checkpoints.Checkpoint, root: bytes) -> list[str]:
     try:
         row = SimpleNamespace(**{name: event[name] for name in _EVENT_COLUMNS})
-        row.occurred_at = datetime.fromisoformat(row.occurred_at)
+        if not isinstance(row.occurred_at, str):
+            raise TypeError("occurred_at is the canonical text")
         proof = event["proof"]
         path = [bytes.fromhex(node) for node in proof["path"]]
         index, size = int(proof["leaf_index"]), int(proof["tree_size"])

@@ -3,7 +3,7 @@
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -40,3 +40,25 @@ def run_cli(database_url) -> Callable[..., subprocess.CompletedProcess]:
         )
 
     return run
+
+
+REAL_HASH_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) RETURNS text "
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ "
+    "SELECT encode(sha256(convert_to(prev_hash || audit_event_canonical(e), 'UTF8')), 'hex') $$"
+)
+
+
+@pytest.fixture
+def replace_hash_function(owner_engine) -> Iterator[Callable[[], None]]:
+    """What an owner can do to make the database's own check agree with a rewritten row:
+    replace audit_event_hash with one that returns the stored hash. Put back afterwards."""
+
+    def replace() -> None:
+        with owner_engine.begin() as conn:
+            conn.execute(text("CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) "
+                              "RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT e.hash $$"))
+
+    yield replace
+    with owner_engine.begin() as conn:
+        conn.execute(text(REAL_HASH_FUNCTION))

@@ -103,21 +103,13 @@ def test_a_column_rewritten_by_alter_using_fails(checkpointed, db, run_cli, owne
     assert result.returncode == 1 and "BROKEN" in result.stdout
 
 
-def test_a_replaced_hash_function_does_not_fool_the_checkpoint(checkpointed, db, tamper, run_cli, owner_engine):
+def test_a_replaced_hash_function_does_not_fool_the_checkpoint(checkpointed, db, tamper, run_cli,
+                                                               replace_hash_function):
     ids = audit_event_ids(db)
     tamper("UPDATE audit_events SET reason = 'nothing to see' WHERE id = :id", {"id": ids[1]})
-    with owner_engine.begin() as conn:
-        conn.execute(text("CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) "
-                          "RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT e.hash $$"))
-    try:
-        result = run_cli("audit", "verify", "--checkpoint", checkpointed)
-        assert result.returncode == 1 and f"BROKEN at event {ids[1]}" in result.stdout
-    finally:
-        with owner_engine.begin() as conn:
-            conn.execute(text(
-                "CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) RETURNS text "
-                "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ "
-                "SELECT encode(sha256(convert_to(prev_hash || audit_event_canonical(e), 'UTF8')), 'hex') $$"))
+    replace_hash_function()
+    result = run_cli("audit", "verify", "--checkpoint", checkpointed)
+    assert result.returncode == 1 and f"BROKEN at event {ids[1]}" in result.stdout
 
 
 @pytest.mark.parametrize("field, value", [("last_id", 1), ("count", 5), ("hash", "0" * 64),

@@ -57,27 +57,18 @@ def test_python_hashes_equal_the_databases_for_what_the_api_writes(client, agent
     assert {row.id: chain.event_hash(row.prev_hash, row) for row in rows} == database_hashes
 
 
-def test_an_edit_is_found_even_when_the_database_hash_function_is_replaced_to_hide_it(db, tamper, owner_engine):
+def test_an_edit_is_found_even_when_the_database_hash_function_is_replaced_to_hide_it(db, tamper,
+                                                                                      replace_hash_function):
     write_awkward_events(db)
     with database.engine.begin() as conn:
         target = conn.execute(text("SELECT id FROM audit_events ORDER BY id OFFSET 10 LIMIT 1")).scalar_one()
     # The attacker rewrites a row and makes the database's own hash function agree with it.
     tamper("UPDATE audit_events SET reason = 'nothing to see' WHERE id = :id", {"id": target})
-    with owner_engine.begin() as conn:
-        conn.execute(text(
-            "CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) RETURNS text "
-            "LANGUAGE sql IMMUTABLE AS $$ SELECT e.hash $$"))
-    try:
-        with database.engine.connect() as conn:
-            status = chain.verify(conn)
-        assert not status.ok and status.first_broken_id == target
-        assert status.last_verified_id == target - 1
-    finally:
-        with owner_engine.begin() as conn:  # put the real function back for the tests after this one
-            conn.execute(text(
-                "CREATE OR REPLACE FUNCTION audit_event_hash(prev_hash text, e audit_events) RETURNS text "
-                "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ "
-                "SELECT encode(sha256(convert_to(prev_hash || audit_event_canonical(e), 'UTF8')), 'hex') $$"))
+    replace_hash_function()
+    with database.engine.connect() as conn:
+        status = chain.verify(conn)
+    assert not status.ok and status.first_broken_id == target
+    assert status.last_verified_id == target - 1
 
 
 def test_incremental_verify_starts_from_the_hash_it_is_given(db):
