@@ -6,10 +6,10 @@ is an ORM unit's session for code that only needs a session (the CLI, the worker
 A route gets its request's unit from `DbSession` or `CoreDb`, opened by the route class.
 """
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
@@ -30,6 +30,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model maps one Table (SQLAlchemy types it as any FromClause); Core statements use it.
+    __table__: ClassVar[Table]
 
 
 def normalize_database_url(url: str) -> str:
@@ -99,14 +101,7 @@ class Database:
 
     def unit(self, context: RequestContext | None = None) -> UnitOfWork:
         """A unit of work on a new ORM session (no I/O until its first statement)."""
-        if self._sessionmaker is None:
-            self.configure()
-        assert self._sessionmaker is not None
-        session = self._sessionmaker()
-        context = context or RequestContext()
-        session.unit = UnitOfWork(session, context)
-        session.info["context"] = context
-        return session.unit
+        return self.session(context).unit
 
     def core_unit(self, context: RequestContext | None = None) -> UnitOfWork:
         """A unit of work on a Core connection, for code that needs no ORM (see CoreSession)."""
@@ -114,7 +109,14 @@ class Database:
 
     def session(self, context: RequestContext | None = None) -> OrmSession:
         """The session of a new ORM unit of work; its commit() is the unit's."""
-        return self.unit(context).session  # type: ignore[return-value]
+        if self._sessionmaker is None:
+            self.configure()
+        assert self._sessionmaker is not None
+        session = self._sessionmaker()
+        context = context or RequestContext()
+        session.unit = UnitOfWork(session, context)
+        session.info["context"] = context
+        return session
 
     def dispose(self) -> None:
         """Close pooled connections; the next use reconnects to the same URL."""
@@ -142,15 +144,17 @@ async def get_db_session(request: Request) -> OrmSession:
     route of another class would never commit, so it is refused outright.
     """
     work = current_work("DbSession and CoreDb")
-    work.unit = database.unit(_request_context(request))
-    return work.unit.session  # type: ignore[return-value]
+    session = database.session(_request_context(request))
+    work.unit = session.unit
+    return session
 
 
 async def get_core_session(request: Request) -> CoreSession:
     """Like get_db_session, for endpoints that need no ORM (see CoreSession)."""
     work = current_work("DbSession and CoreDb")
-    work.unit = database.core_unit(_request_context(request))
-    return work.unit.session  # type: ignore[return-value]
+    session = CoreSession(database.engine, _request_context(request))
+    work.unit = session.unit
+    return session
 
 
 DbSession = Annotated[OrmSession, Depends(get_db_session)]

@@ -1,6 +1,7 @@
 """Domain exceptions, mapped to HTTP in one place; no stack trace ever reaches a client."""
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,7 +42,7 @@ class Forbidden(DomainError):
     status_code = 403
 
 
-def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Validation errors as [{"loc", "field", "msg", "type"}], never echoing the input."""
     shaped = []
     for error in errors:
@@ -66,7 +67,7 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return shaped
 
 
-def is_unavailable(exc: BaseException) -> bool:
+def is_unavailable(exc: BaseException | None) -> bool:
     """The database out of reach or too slow (answered 503 with Retry-After; nothing was written)."""
     if isinstance(exc, PoolTimeoutError):
         return True

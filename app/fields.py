@@ -3,7 +3,7 @@
 PostgreSQL `text` cannot hold NUL, and a lone surrogate (a JSON `"\\ud800"` escape, say)
 cannot be encoded as UTF-8 at all: sent as a parameter, either is a driver error, a 500.
 Such a value can never match a stored row either, so it is refused as bad input naming
-its field. Bodies use the types below (`Text`, `optional_text`, `Identifier64` …); free-text
+its field. Bodies use the types below (`Text`, `OptionalText255`, `Identifier64` …); free-text
 query and path parameters use `QueryText`; `refuse_unstorable` is the same check for
 hand-parsed values.
 """
@@ -49,12 +49,14 @@ def _identifier(value: Any) -> Any:
     return value
 
 
-def optional_text(max_length: int) -> Any:
-    """Text up to max_length, or null. The length applies to the text alone: pydantic cannot
-    apply it to a `str | None` union behind a BeforeValidator, and an explicit null was a 500."""
-    return Annotated[Annotated[str, Field(max_length=max_length)] | None, BeforeValidator(clean_text)]
-
-
+# Text up to N characters, or null. The length applies to the text alone: pydantic cannot
+# apply it to a `str | None` union behind a BeforeValidator, and an explicit null was a 500.
+# Spelled out per length, as a type checker reads an annotation only as a type.
+OptionalText100 = Annotated[Annotated[str, Field(max_length=100)] | None, BeforeValidator(clean_text)]
+OptionalText200 = Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(clean_text)]
+OptionalText255 = Annotated[Annotated[str, Field(max_length=255)] | None, BeforeValidator(clean_text)]
+OptionalText500 = Annotated[Annotated[str, Field(max_length=500)] | None, BeforeValidator(clean_text)]
+OptionalText1000 = Annotated[Annotated[str, Field(max_length=1000)] | None, BeforeValidator(clean_text)]
 QueryText = Annotated[str, AfterValidator(refuse_unstorable)]
 Text = Annotated[str, BeforeValidator(clean_text)]
 Identifier64 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=64)]

@@ -73,4 +73,5 @@ def install(app: FastAPI) -> None:
             ))
         return app.openapi_schema
 
+    # FastAPI's documented way to customise the schema is to replace this method.
     app.openapi = openapi  # type: ignore[method-assign]

@@ -57,8 +57,7 @@ def grant_runtime_role(owner_url: str, role: str) -> None:
     conn = psycopg2.connect(_libpq(owner_url))
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("SELECT current_database()")
-            database = sql.Identifier(cur.fetchone()[0])
+            database = sql.Identifier(conn.info.dbname)
             cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, name))
             cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(name))
             grant_dml = sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}")

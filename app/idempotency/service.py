@@ -16,11 +16,11 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.errors import Conflict
 from app.idempotency.models import IdempotencyKey
+from app.uow.unit import AnySession
 
 HEADER = "idempotency-key"
 KEY_MAX = 255
@@ -56,7 +56,7 @@ async def from_request(request: Request) -> IdempotentRequest | None:
     return IdempotentRequest(key=key, method=request.method, path=request.url.path, request_hash=digest)
 
 
-def begin(session: Session, user_id: int, request: IdempotentRequest) -> Response | None:
+def begin(session: AnySession, user_id: int, request: IdempotentRequest) -> Response | None:
     """Claim the key for this request (None), or the stored answer to replay."""
     claimed = session.execute(
         insert(IdempotencyKey)
@@ -85,7 +85,7 @@ def begin(session: Session, user_id: int, request: IdempotentRequest) -> Respons
     return Response(stored.response_body, status_code=stored.status_code, headers=headers)
 
 
-def finish(session: Session, user_id: int, request: IdempotentRequest, response: Response) -> None:
+def finish(session: AnySession, user_id: int, request: IdempotentRequest, response: Response) -> None:
     """Store the answer with the key, in the same transaction as the write it answers."""
     if not hasattr(response, "body"):
         raise TypeError("an idempotent endpoint must answer with a complete body, not a stream")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.fields import Text, optional_text
+from app.fields import OptionalText100, Text
 
 
 def _whole_number(value: Any) -> Any:
@@ -48,7 +48,7 @@ class RiskScoreCreate(BaseModel):
 
     score: Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=100, strict=False)]
     model: Annotated[NonBlank, Field(min_length=1, max_length=100)]
-    model_version: optional_text(100) = None
+    model_version: OptionalText100 = None
     reasons: Annotated[list[Reason], Field(max_length=50)] = []
 
 

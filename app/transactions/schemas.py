@@ -7,7 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.fields import Amount, AmountInCurrency, Currency, Identifier64, Identifier128, clean_text, optional_text
+from app.fields import (
+    Amount,
+    AmountInCurrency,
+    Currency,
+    Identifier64,
+    Identifier128,
+    OptionalText255,
+    OptionalText500,
+    OptionalText1000,
+    clean_text,
+)
 from app.transactions.enums import ReviewStatus, TransactionStatus
 
 METADATA_MAX_BYTES = 16 * 1024
@@ -66,8 +76,8 @@ class TransactionCreate(AmountInCurrency):
     # Optional, "USD" when omitted: the seed's clients send no currency (SPEC.md).
     currency: Currency = DEFAULT_CURRENCY
     amount: Amount
-    counterparty: optional_text(255) = None
-    description: optional_text(1000) = None
+    counterparty: OptionalText255 = None
+    description: OptionalText1000 = None
     metadata: dict[str, Any] | None = None
 
     @field_validator("metadata")
@@ -106,7 +116,7 @@ class SettlementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "settled"}]})
 
     status: Literal["settled", "failed"]  # the two TransactionStatus values a settlement reaches
-    reason: optional_text(500) = None
+    reason: OptionalText500 = None
 
 
 BATCH_MAX_ITEMS = 1000

@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.uow.unit import AnySession
 
@@ -24,9 +25,10 @@ class PreparedStatement:
     connection, so the set of prepared names lives in the DBAPI connection's info.
     """
 
-    def __init__(self, name: str, statement: Executable, *arguments: str) -> None:
+    def __init__(self, name: str, statement: ClauseElement, *arguments: str) -> None:
         dialect = pg_dialect.dialect()
         compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # a query, not DDL
         expanded = compiled.construct_expanded_state(dict.fromkeys(arguments))  # their values come per call
         bind_of = {part: bind for bind, parts in expanded.parameter_expansion.items() for part in parts}
         order: list[str] = []

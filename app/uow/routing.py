@@ -74,6 +74,7 @@ def group_commit(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _as_response(result: Any, status_code: int, sub_response: Response | None) -> Any:
+    body: str | bytes
     if isinstance(result, BaseModel):
         body = result.model_dump_json()
     elif isinstance(result, Shaped):
@@ -119,7 +120,8 @@ class _EndpointNeeds:
 
     def read(self, name: str, dependant: Dependant) -> None:
         calls = [(d.name, d.call) for d in dependant.dependencies]
-        self.principals = tuple(n for n, call in calls if isinstance(call, RequiresPrincipal))
+        # A principal is always a parameter, so it has a name.
+        self.principals = tuple(n for n, call in calls if isinstance(call, RequiresPrincipal) if n is not None)
         self.response = dependant.response_param_name
         opens_unit = any(call in (get_db_session, get_core_session) for _, call in calls)
         if self.principals and not opens_unit:
@@ -139,6 +141,7 @@ def _run_in_unit_of_work(endpoint: Callable[..., Any], needs: _EndpointNeeds) ->
                 for name in needs.principals:
                     kwargs[name] = work.principal = verify_principal(unit.session, kwargs[name])
             if idempotent is not None:
+                assert unit is not None  # a principal comes with a DbSession or CoreDb (_EndpointNeeds.read)
                 user_id = kwargs[needs.principals[0]].user_id
                 replay = idempotency.begin(unit.session, user_id, idempotent)
                 if replay is not None:
@@ -146,6 +149,7 @@ def _run_in_unit_of_work(endpoint: Callable[..., Any], needs: _EndpointNeeds) ->
             result = endpoint(*args, **kwargs)
             response = _as_response(result, needs.status_code, kwargs[needs.response] if needs.response else None)
             if idempotent is not None:
+                assert unit is not None
                 idempotency.finish(unit.session, user_id, idempotent, response)
             if unit is not None:
                 unit.commit()  # sends the principal check if nothing else did
@@ -221,7 +225,8 @@ class IdempotencyKeyRoute(UnitOfWorkRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
-        self.is_idempotent_write = self.needs is not None and bool(self.needs.principals) and "POST" in self.methods
+        self.is_idempotent_write = (self.needs is not None and bool(self.needs.principals)
+                                    and "POST" in (self.methods or ()))
         if self.is_idempotent_write:
             self.openapi_extra = {**IDEMPOTENCY_DOCS, **(self.openapi_extra or {})}
             self.responses = {422: {"description": "Invalid input, or an Idempotency-Key reused"}, **self.responses}

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.config import get_settings
-from app.fields import Text, optional_text
+from app.fields import OptionalText200, Text
 from app.webhooks import targets
 from app.webhooks.enums import EventType
 
@@ -19,7 +19,7 @@ class EndpointCreate(BaseModel):
 
     url: Annotated[Text, Field(min_length=1, max_length=2000)]
     event_types: list[EventType] = Field(min_length=1, max_length=len(EventType))
-    description: optional_text(200) = None
+    description: OptionalText200 = None
 
     @field_validator("url")
     @classmethod
