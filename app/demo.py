@@ -4,7 +4,6 @@ import random
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.cases import claims, decisions
@@ -13,6 +12,7 @@ from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
 from app.transactions import service as transactions
 from app.transactions.schemas import SettlementRequest, TransactionCreate
+from app.uow.unit import OrmSession
 from app.users import service as users
 from app.users.models import User
 
@@ -39,14 +39,14 @@ SCORE_BANDS = [(5, 40), (30, 69), (70, 99)]  # low, medium, flagged at the defau
 CURRENCIES = [("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KWD", 3)]
 
 
-def seed_if_empty(session: Session) -> bool:
+def seed_if_empty(session: OrmSession) -> bool:
     """Create demo users and transactions when the database has no users; True if it did."""
     if session.scalar(select(func.count()).select_from(User)):
         return False
     system = Actor(name="demo-seed")
-    for name, role, password in DEMO_USERS:
-        users.create(session=session, actor=system, username=name, role=role, password=password)
-    agent = users.get_by_username(session=session, username="agent")
+    demo_users = {name: users.create(session=session, actor=system, username=name, role=role, password=password)
+               for name, role, password in DEMO_USERS}
+    agent = demo_users["agent"]
     actor = Actor(name=agent.username, id=agent.id, role=agent.role)
     rng = random.Random(7)
     items = []
@@ -77,7 +77,7 @@ def seed_if_empty(session: Session) -> bool:
         outcome = "settled" if rng.random() < 0.9 else "failed"
         transactions.settle(session=session, actor=actor, reference=item.reference,
                             request=SettlementRequest(status=outcome))
-    _decide_some_cases(session)
+    _decide_some_cases(session, demo_users)
     return True
 
 
@@ -89,10 +89,10 @@ DEMO_DECISIONS = [
 ] * 3
 
 
-def _decide_some_cases(session: Session) -> None:
+def _decide_some_cases(session: OrmSession, demo_users: dict[str, User]) -> None:
     """Analysts work the top of the queue, so the dashboard and audit history show human decisions."""
     for username, decision in DEMO_DECISIONS:
-        analyst = users.get_by_username(session=session, username=username)
+        analyst = demo_users[username]
         actor = Actor(name=analyst.username, id=analyst.id, role=analyst.role)
         case = claims.claim_next(session=session, actor=actor)
         if case is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
 from app import money
 from app.accounts.schemas import AccountContext, Decision, NextAction, Policy, ScoreStats, Total
@@ -27,6 +27,7 @@ from app.settings.service import review_settings_from
 from app.transactions import service as transactions
 from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.schemas import TransactionOut
+from app.uow.unit import AnySession
 from app.users.enums import Role
 
 RECENT_TRANSACTIONS = 20
@@ -35,8 +36,8 @@ RECENT_DECISIONS = 10
 NEXT_ACTIONS = 20
 
 R = RiskScore.__table__.c
-ACCOUNT = bindparam("account_id")
-EMPTY = literal_column("'[]'::json")
+ACCOUNT: BindParameter[str] = bindparam("account_id")
+EMPTY: ColumnClause[Any] = literal_column("'[]'::json")
 
 
 def _json_list(query, *order_by):
@@ -128,7 +129,7 @@ def _next_actions(principal: Principal, account_id: str, recent, open_cases) -> 
     return actions[:NEXT_ACTIONS]
 
 
-def get_context(*, session: Session, account_id: str, principal: Principal) -> AccountContext:
+def get_context(*, session: AnySession, account_id: str, principal: Principal) -> AccountContext:
     """Recent transactions, totals, open cases, decisions, score statistics, policy and next actions."""
     parts = CONTEXT.execute(session, account_id=account_id).one()
     recent = [_transaction(row) for row in parts.recent]

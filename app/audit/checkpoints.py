@@ -124,7 +124,7 @@ def sign(head: chain.PythonChainStatus, merkle_root: bytes, key: Ed25519PrivateK
     return {**fields, "signature": base64.b64encode(key.sign(_signed_bytes(fields))).decode()}
 
 
-def read(document: dict[str, Any], public_key: Ed25519PublicKey) -> Checkpoint:
+def read(document: Any, public_key: Ed25519PublicKey) -> Checkpoint:
     """The checkpoint, once its format, fields and signature hold under `public_key`."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(f"not a {FORMAT} document")
@@ -230,11 +230,11 @@ def head_holds(conn: Connection, checkpoint: Checkpoint) -> CheckpointVerdict:
     one of them; a plain edit of an earlier event does not (only the full check finds that).
     """
     row = conn.execute(text(
-        "SELECT hash, (SELECT count(*) FROM audit_events WHERE id <= :id) AS count FROM audit_events WHERE id = :id"
+        "SELECT hash, (SELECT count(*) FROM audit_events WHERE id <= :id) AS upto FROM audit_events WHERE id = :id"
     ), {"id": checkpoint.last_id}).first()
     if row is None or row.hash != checkpoint.hash:
         return CheckpointVerdict(False, 0, f"BROKEN: checkpoint event {checkpoint.last_id} is missing or altered")
-    if row.count != checkpoint.count:
-        return CheckpointVerdict(False, 0, f"BROKEN: {row.count} events up to {checkpoint.last_id}, "
+    if row.upto != checkpoint.count:
+        return CheckpointVerdict(False, 0, f"BROKEN: {row.upto} events up to {checkpoint.last_id}, "
                                            f"the checkpoint signed {checkpoint.count}")
     return CheckpointVerdict(True, checkpoint.count, f"OK head of checkpoint {checkpoint.last_id}")

@@ -138,7 +138,7 @@ def verify_pack(data: bytes, public_key: Ed25519PublicKey) -> tuple[list[str], d
     except checkpoints.CheckpointError as exc:
         return [*problems, f"checkpoint: {exc}"], pack
     root = bytes.fromhex(checkpoint.merkle_root)
-    events = pack.get("audit_events") if isinstance(pack.get("audit_events"), list) else []
+    events = found if isinstance(found := pack.get("audit_events"), list) else []
     if not events:
         problems.append("the pack holds no audit events")
     for event in events:

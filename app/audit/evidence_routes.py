@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from app.audit import checkpoints, evidence
 from app.audit import service as audit
@@ -15,6 +14,7 @@ from app.errors import NotFound
 from app.openapi import AUTH_ERRORS
 from app.routing import ApiRoute
 from app.security.deps import Admin, Principal
+from app.uow.unit import OrmSession
 
 router = APIRouter(tags=["audit"], route_class=ApiRoute)
 CaseId = Annotated[int, Path(ge=1, lt=2**63)]
@@ -33,7 +33,7 @@ def public_key():
     return PublicKeyOut(public_key=checkpoints.public_key_text(key), key_id=checkpoints.key_id(key))
 
 
-def evidence_download(session: Session, principal: Principal, case_id: int) -> Response:
+def evidence_download(session: OrmSession, principal: Principal, case_id: int) -> Response:
     """Build, audit and answer one case's pack (the API's route and the case page's link)."""
     key = checkpoints.signing_key(get_settings())
     try:

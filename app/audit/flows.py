@@ -56,7 +56,7 @@ def periodic_checkpoint(settings: Settings, interval: timedelta) -> dict[str, An
         if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _CHECKPOINT_LOCK}).scalar():
             return None
         latest = conn.execute(_LATEST).first()
-        now = conn.execute(text("SELECT now()")).scalar()
+        now = conn.execute(text("SELECT now()")).scalar_one()
         if latest is not None and latest.created_at > now - interval:
             return None
         after = latest.last_id if latest else 0

@@ -7,18 +7,18 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from app.audit import explorer, verification
 from app.audit import service as audit
 from app.audit.explorer import AuditFilter, AuditQuery
 from app.db import DbSession
-from app.openapi import AUTH_ERRORS
+from app.openapi import AUTH_ERRORS, Responses
 from app.routing import ApiRoute
 from app.security.deps import Admin, Principal
+from app.uow.unit import OrmSession
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=ApiRoute)
-BAD_FILTER = {422: {"description": "Invalid filter; each error names its field"}}
+BAD_FILTER: Responses = {422: {"description": "Invalid filter; each error names its field"}}
 # The filters are parsed from the query string by hand (blank means "any"), so FastAPI cannot
 # see them; they are documented here, from the model that parses them.
 def _query_schema(schema: dict) -> dict:
@@ -77,7 +77,7 @@ def parse_or_refuse(request: Request) -> AuditQuery:
     return query
 
 
-def csv_download(session: Session, principal: Principal, filters: AuditFilter) -> StreamingResponse:
+def csv_download(session: OrmSession, principal: Principal, filters: AuditFilter) -> StreamingResponse:
     """Record who exported what, then stream the file on a connection of its own."""
     audit.record(session, actor=principal.actor, action="audit.exported", entity_type="audit", entity_id="export",
                  after=filters.as_params())

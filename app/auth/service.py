@@ -8,7 +8,6 @@ written in the caller's unit of work.
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.service import SYSTEM_ACTOR, Actor
@@ -16,6 +15,7 @@ from app.auth import throttle
 from app.config import Settings
 from app.security import tokens
 from app.security.passwords import verify_password
+from app.uow.unit import OrmSession
 from app.users.models import User
 
 
@@ -31,14 +31,14 @@ def _allowance(reservation: throttle.Reservation) -> str:
     return reservation.known_client.split(":", 1)[0] if reservation.known_client else "stranger"
 
 
-def login(*, session: Session, username: str, password: str, client_addr: str, settings: Settings,
+def login(*, session: OrmSession, username: str, password: str, client_addr: str, settings: Settings,
           device_id: str | None = None) -> LoginResult:
     """Check the password and issue a token; failures are recorded and throttled.
 
     `device_id` is the browser's verified device cookie, if any (app/auth/devices.py): on
     success it becomes a known client of the user.
     """
-    reservation = throttle.reserve(bind=session.get_bind(), username=username, client_addr=client_addr,
+    reservation = throttle.reserve(bind=session.get_bind().engine, username=username, client_addr=client_addr,
                                    device_id=device_id, settings=settings)
     if reservation.refused_by is not None:
         throttle.record_refusal(session, reservation=reservation, settings=settings)

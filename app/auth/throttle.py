@@ -47,6 +47,7 @@ from app.audit.service import SYSTEM_ACTOR
 from app.auth.enums import AttemptState, KnownClientKind, ThrottleScope
 from app.config import Settings
 from app.observability import LOGIN_THROTTLED
+from app.uow.unit import OrmSession
 from app.users.models import LoginFailure, LoginKnownClient, User
 
 KEY_MAX = 64  # the width of login_failures.username and client_addr
@@ -220,7 +221,7 @@ def record_success(session: Session, *, reservation: Reservation, device_id: str
     ))
 
 
-def record_refusal(session: Session, *, reservation: Reservation, settings: Settings) -> None:
+def record_refusal(session: OrmSession, *, reservation: Reservation, settings: Settings) -> None:
     """Count a refused (429) login; the first refusal of a window for its allowance writes the one audit event."""
     scope = reservation.refused_by
     assert scope is not None

@@ -14,10 +14,10 @@ indexes on bank_events decide any race on a bank_reference.
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
 
 from app import money
 from app.audit.service import Actor
@@ -26,6 +26,7 @@ from app.reconciliation.enums import LEDGER_STATUS, MATCHED, MismatchKind
 from app.reconciliation.models import BankEvent
 from app.reconciliation.schemas import BankEventIn, Mismatch
 from app.transactions.models import Transaction
+from app.uow.unit import OrmSession
 
 # Queue order for reconciliation cases (risk 0–100): money missing or wrong first.
 RISK = {MismatchKind.MISSING_IN_LEDGER: 80, MismatchKind.AMOUNT_MISMATCH: 70, MismatchKind.CURRENCY_MISMATCH: 70,
@@ -75,14 +76,15 @@ def _explain(kind: str, event: BankEventIn, tx) -> str:
     return f"{kind}: {bank} vs {ledger} (bank ref {event.bank_reference})"[:500]
 
 
-def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[Numbered]) -> ChunkResult:
+def reconcile_chunk(*, session: OrmSession, actor: Actor, run_id: int, items: list[Numbered]) -> ChunkResult:
     """Match a chunk of valid bank events, store them and open cases for mismatches (flush only)."""
     result = ChunkResult()
     digests = [digest(item.event) for item in items]
     bank_refs = sorted({item.event.bank_reference for item in items})
     known: dict[str, dict[str, bool]] = {}  # bank_reference → {digest: is_primary}
-    for row in session.execute(select(B.bank_reference, B.digest, B.is_primary).where(B.bank_reference.in_(bank_refs))):
-        known.setdefault(row.bank_reference, {})[row.digest] = row.is_primary
+    stored_rows = select(B.bank_reference, B.digest, B.is_primary).where(B.bank_reference.in_(bank_refs))
+    for stored in session.execute(stored_rows):
+        known.setdefault(stored.bank_reference, {})[stored.digest] = stored.is_primary
     refs = sorted({item.event.reference for item in items})
     ledger = {
         tx.reference: tx for tx in session.execute(
@@ -94,7 +96,8 @@ def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[
         select(B.transaction_id).where(B.is_primary, B.transaction_id.in_([tx.id for tx in ledger.values()]))
     ).scalars()) if ledger else set()
 
-    rows, kept = [], []
+    rows: list[dict[str, Any]] = []  # bank_events rows to insert
+    kept = []
     for item, item_digest in zip(items, digests):
         event = item.event
         versions = known.setdefault(event.bank_reference, {})
@@ -103,6 +106,7 @@ def reconcile_chunk(*, session: Session, actor: Actor, run_id: int, items: list[
             continue
         tx = ledger.get(event.reference)
         is_primary = not versions
+        kind: str
         if not is_primary or (tx is not None and tx.id in matched_txs):
             kind = MismatchKind.DUPLICATE_BANK_EVENT
         else:

@@ -17,6 +17,7 @@ from app.reconciliation.enums import MATCHED, RunStatus
 from app.reconciliation.matching import ChunkResult, Numbered, reconcile_chunk
 from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
 from app.reconciliation.schemas import BankEventIn, Mismatch, ReconciliationResult, RunOut
+from app.uow.unit import OrmSession
 from app.users.models import User
 
 R = ReconciliationRun.__table__.c
@@ -25,7 +26,7 @@ CHUNK_BYTES = 256 * 1024
 MAX_LINE_BYTES_IN_FILE = 64 * 1024
 
 
-def _create_run(session: Session, actor: Actor, *, source: str, total: int, filename: str | None = None) -> int:
+def _create_run(session: OrmSession, actor: Actor, *, source: str, total: int, filename: str | None = None) -> int:
     run_id = session.execute(
         insert(ReconciliationRun.__table__).values(
             source=source, filename=filename, total_rows=total, created_by=actor.id
@@ -46,7 +47,7 @@ def _add_progress(session: Session, run_id: int, rows: int, result: ChunkResult,
     )
 
 
-def _complete(session: Session, actor: Actor, run_id: int) -> None:
+def _complete(session: OrmSession, actor: Actor, run_id: int) -> None:
     row = session.execute(
         update(ReconciliationRun.__table__).where(R.id == run_id)
         .values(status=RunStatus.COMPLETED, completed_at=func.now(), updated_at=func.now())
@@ -56,7 +57,7 @@ def _complete(session: Session, actor: Actor, run_id: int) -> None:
                  entity_id=run_id, after=row._asdict())
 
 
-def reconcile_events(*, session: Session, actor: Actor, events: list[BankEventIn]) -> ReconciliationResult:
+def reconcile_events(*, session: OrmSession, actor: Actor, events: list[BankEventIn]) -> ReconciliationResult:
     """Reconcile a JSON request's events as one run, in the caller's transaction."""
     run_id = _create_run(session, actor, source="api", total=len(events))
     result = reconcile_chunk(
@@ -70,7 +71,7 @@ def reconcile_events(*, session: Session, actor: Actor, events: list[BankEventIn
 
 # --- CSV uploads -----------------------------------------------------------------------
 
-def start_upload(*, session: Session, actor: Actor, filename: str | None, content: bytes) -> int:
+def start_upload(*, session: OrmSession, actor: Actor, filename: str | None, content: bytes) -> int:
     """Check the header, count the rows, store the file (LF line endings) with a new run; BadFile if unreadable."""
     content = csv_format.normalize_line_endings(content)
     _, offset = csv_format.read_header(content)
@@ -97,7 +98,7 @@ NEXT_SLICE = text(
 UPLOAD_HEADER = text("SELECT substring(content FROM 1 FOR 65536) FROM reconciliation_uploads WHERE run_id = :run_id")
 
 
-def process_next_chunk(*, session: Session, actor: Actor, run_id: int) -> bool:
+def process_next_chunk(*, session: OrmSession, actor: Actor, run_id: int) -> bool:
     """Process the run's next chunk of lines; False if another request is processing it right now."""
     upload = session.execute(NEXT_SLICE, {"run_id": run_id, "size": CHUNK_BYTES}).one_or_none()
     if upload is None:

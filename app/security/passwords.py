@@ -8,6 +8,7 @@ contain the username.
 
 import threading
 from functools import cache
+from typing import TypedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,8 +16,15 @@ from zxcvbn import zxcvbn
 
 from app.config import get_settings
 
+
+class _Cost(TypedDict, total=False):
+    time_cost: int
+    memory_cost: int
+    parallelism: int
+
+
 # Every stored hash carries its own parameters, so either profile verifies the other's.
-_PROFILES = {
+_PROFILES: dict[str, _Cost] = {
     "standard": {},
     "fast": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
 }

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.config import Settings
 from app.security import tokens
 from app.security.deps import Principal, PrincipalClaims
 from app.security.models import RevokedToken
+from app.uow.unit import OrmSession
 
 
 def session_key(settings: Settings) -> str:
@@ -50,7 +50,7 @@ def principal_from_session_token(token: str | None, settings: Settings) -> Princ
     )
 
 
-def end(*, session: Session, principal: Principal) -> None:
+def end(*, session: OrmSession, principal: Principal) -> None:
     """Revoke a verified browser session until its token would have expired, and audit it."""
     if principal.jti is None or principal.expires_at is None:
         raise ValueError("only a browser session can be ended")

@@ -17,8 +17,9 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
 from app.settings.models import AmountRule, Setting
+from app.uow.unit import OrmSession
 
-DEFAULTS = {
+DEFAULTS: dict[str, int | str] = {
     "flag_threshold": 70,
     "dual_control_threshold": "10000",
     "claim_lease_minutes": 15,
@@ -33,8 +34,8 @@ class ReviewSettings:
     flag_threshold: int
     dual_control_threshold: Decimal
     claim_lease_minutes: int
-    sla_hours_risk: int = DEFAULTS["sla_hours_risk"]
-    sla_hours_reconciliation: int = DEFAULTS["sla_hours_reconciliation"]
+    sla_hours_risk: int = int(DEFAULTS["sla_hours_risk"])
+    sla_hours_reconciliation: int = int(DEFAULTS["sla_hours_reconciliation"])
 
     def sla_hours(self, kind: str) -> int:
         return self.sla_hours_reconciliation if kind == "reconciliation" else self.sla_hours_risk
@@ -62,7 +63,7 @@ def _stored_form(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def update(*, session: Session, actor: Actor, changes: dict[str, Any], user_id: int | None = None) -> list[str]:
+def update(*, session: OrmSession, actor: Actor, changes: dict[str, Any], user_id: int | None = None) -> list[str]:
     """Apply validated `changes` (setting key → value); audit each real change; return the changed keys."""
     changed = []
     for key, value in changes.items():
@@ -90,7 +91,7 @@ def amount_rules(*, session: Session) -> list[AmountRule]:
     return list(session.scalars(select(AmountRule).order_by(AmountRule.currency)))
 
 
-def set_amount_rule(*, session: Session, actor: Actor, currency: str, threshold: Decimal,
+def set_amount_rule(*, session: OrmSession, actor: Actor, currency: str, threshold: Decimal,
                     user_id: int | None = None) -> bool:
     """Add or change the rule for `currency` (already validated); False when nothing changed."""
     old = session.execute(
@@ -111,7 +112,7 @@ def set_amount_rule(*, session: Session, actor: Actor, currency: str, threshold:
     return True
 
 
-def remove_amount_rule(*, session: Session, actor: Actor, currency: str) -> None:
+def remove_amount_rule(*, session: OrmSession, actor: Actor, currency: str) -> None:
     """Delete the rule for `currency`; NotFound when there is none."""
     old = session.execute(delete(AmountRule).where(AmountRule.currency == currency).returning(AmountRule.threshold))
     threshold = old.scalar_one_or_none()

@@ -14,6 +14,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import Conflict, NotFound
 from app.security.passwords import WeakPassword, check_password_strength, hash_password
+from app.uow.unit import OrmSession
 from app.users.enums import Role
 from app.users.models import ROLES, User
 
@@ -36,7 +37,7 @@ def get_by_username(*, session: Session, username: str) -> User | None:
     return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
-def create(*, session: Session, actor: Actor, username: str, role: str, password: str) -> User:
+def create(*, session: OrmSession, actor: Actor, username: str, role: str, password: str) -> User:
     """A new active user; Conflict when the name is taken."""
     validate_username(username)
     if role not in ROLES:
@@ -85,7 +86,7 @@ def _locked(session: Session, user_id: int, *, removes_admin: bool) -> User:
     return user
 
 
-def _change(session: Session, actor: Actor, user: User, action: str, before: dict, after: dict) -> User:
+def _change(session: OrmSession, actor: Actor, user: User, action: str, before: dict, after: dict) -> User:
     # Every change revokes the user's tokens: old bearer tokens and browser sessions carry the old version.
     user.token_version += 1
     user.updated_at = func.now()
@@ -97,7 +98,7 @@ def _change(session: Session, actor: Actor, user: User, action: str, before: dic
     return user
 
 
-def set_active(*, session: Session, actor: Actor, user_id: int, is_active: bool) -> User:
+def set_active(*, session: OrmSession, actor: Actor, user_id: int, is_active: bool) -> User:
     """Disable or re-enable a user; Conflict when that would leave no active admin."""
     user = _locked(session, user_id, removes_admin=not is_active)
     if user.is_active == is_active:
@@ -107,7 +108,7 @@ def set_active(*, session: Session, actor: Actor, user_id: int, is_active: bool)
                    {"is_active": not is_active}, {"is_active": is_active})
 
 
-def change_role(*, session: Session, actor: Actor, user_id: int, role: str) -> User:
+def change_role(*, session: OrmSession, actor: Actor, user_id: int, role: str) -> User:
     """Give a user another role; Conflict when that would leave no active admin."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -119,7 +120,7 @@ def change_role(*, session: Session, actor: Actor, user_id: int, role: str) -> U
     return _change(session, actor, user, "user.role_changed", {"role": before}, {"role": role})
 
 
-def reset_password(*, session: Session, actor: Actor, user_id: int, password: str) -> User:
+def reset_password(*, session: OrmSession, actor: Actor, user_id: int, password: str) -> User:
     """Set a new password; the user's existing sessions and tokens stop working. WeakPassword if it is weak."""
     user = _locked(session, user_id, removes_admin=False)
     check_password_strength(password, username=user.username)

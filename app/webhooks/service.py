@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
+from app.uow.unit import OrmSession
 from app.webhooks import signing
 from app.webhooks.enums import DeliveryStatus
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -23,7 +24,7 @@ def _out(endpoint: WebhookEndpoint) -> EndpointOut:
                        created_at=endpoint.created_at)
 
 
-def create_endpoint(*, session: Session, actor: Actor, data: EndpointCreate) -> EndpointCreated:
+def create_endpoint(*, session: OrmSession, actor: Actor, data: EndpointCreate) -> EndpointCreated:
     """Register an endpoint with a new server-generated secret (returned this once)."""
     endpoint = WebhookEndpoint(url=data.url, description=data.description, event_types=data.event_types,
                                secret=signing.new_secret(), created_by=actor.id)
@@ -51,7 +52,7 @@ def _get_for_update(session: Session, endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
-def set_active(*, session: Session, actor: Actor, endpoint_id: int, is_active: bool) -> EndpointOut:
+def set_active(*, session: OrmSession, actor: Actor, endpoint_id: int, is_active: bool) -> EndpointOut:
     """Enable or disable an endpoint; pending deliveries wait while it is disabled."""
     endpoint = _get_for_update(session, endpoint_id)
     before = endpoint.is_active
@@ -67,7 +68,7 @@ def set_active(*, session: Session, actor: Actor, endpoint_id: int, is_active: b
     return _out(endpoint)
 
 
-def delete_endpoint(*, session: Session, actor: Actor, endpoint_id: int) -> None:
+def delete_endpoint(*, session: OrmSession, actor: Actor, endpoint_id: int) -> None:
     """Delete an endpoint: it gets nothing more; its delivery history is kept."""
     endpoint = _get_for_update(session, endpoint_id)
     endpoint.deleted_at = func.now()
@@ -103,7 +104,7 @@ def list_deliveries(*, session: Session, status: DeliveryStatus | None = None, l
     return deliveries
 
 
-def retry(*, session: Session, actor: Actor, delivery_id: int) -> DeliveryOut:
+def retry(*, session: OrmSession, actor: Actor, delivery_id: int) -> DeliveryOut:
     """Make a delivery due now with at least one more attempt allowed (whatever its state)."""
     row = session.execute(
         update(WebhookDelivery.__table__).where(D.id == delivery_id)

@@ -215,7 +215,7 @@ def resolve(url: str, *, allow_private: bool) -> Pinned:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise TargetError(f"cannot resolve {host}: {exc}") from None
-    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
     if not addresses:
         raise TargetError(f"cannot resolve {host}")
     private = [str(a) for a in addresses if not _is_public(a)]

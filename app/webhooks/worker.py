@@ -22,11 +22,12 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
 from app.config import get_settings
 from app.db import database
@@ -159,7 +160,7 @@ class Worker:
                     self._stop.wait(max(self.config.poll_interval, RETRY_AFTER_DATABASE_ERROR))
         return self.delivered
 
-    def _deliver(self, client: httpx.Client, claimed: list, deadline: float | None) -> None:
+    def _deliver(self, client: httpx.Client, claimed: Sequence[Row], deadline: float | None) -> None:
         for index, delivery in enumerate(claimed):
             if self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
                 self._release(claimed[index:])
@@ -187,14 +188,14 @@ class Worker:
                                     "pid": os.getpid(), "started_at": self.started_at})
         self._last_heartbeat = now
 
-    def _claim(self) -> list:
+    def _claim(self) -> Sequence[Row]:
         with database.session() as session:
             self._heartbeat(session)
             rows = session.execute(CLAIM, {"batch": self.config.batch, "lease": self.config.lease_seconds}).all()
             session.commit()
         return rows
 
-    def _release(self, deliveries: list) -> None:
+    def _release(self, deliveries: Sequence[Row]) -> None:
         with database.session() as session:
             for delivery in deliveries:
                 session.execute(RELEASE, {"id": delivery.id, "attempt_no": delivery.attempt_count})
