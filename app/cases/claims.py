@@ -8,7 +8,6 @@ receive the same row.
 
 from sqlalchemy import BigInteger, Integer, Row, cast, func, literal, literal_column, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -19,6 +18,7 @@ from app.cases.schemas import CaseOut
 from app.errors import Conflict, Forbidden, NotFound
 from app.settings.models import Setting
 from app.settings.service import DEFAULTS
+from app.uow.unit import OrmSession
 from app.users.enums import Role
 
 # The lease end, computed by the claiming UPDATE itself from the current setting.
@@ -37,7 +37,7 @@ def _claimable_states(actor: Actor) -> tuple[CaseState, ...]:
     return (CaseState.OPEN, CaseState.IN_REVIEW)
 
 
-def claim_next(*, session: Session, actor: Actor) -> CaseOut | None:
+def claim_next(*, session: OrmSession, actor: Actor) -> CaseOut | None:
     """Claim the top free case for the actor (or return the one they already hold); None when empty."""
     # One "next" at a time per analyst, so parallel clicks cannot each claim a case: the
     # second waits for the first to commit and then finds the case it holds.
@@ -71,7 +71,7 @@ def claim_next(*, session: Session, actor: Actor) -> CaseOut | None:
     return get(session=session, case_id=claimed.id)
 
 
-def claim(*, session: Session, actor: Actor, case_id: int) -> CaseOut:
+def claim(*, session: OrmSession, actor: Actor, case_id: int) -> CaseOut:
     """Claim (or renew the claim on) one case; Conflict when someone else holds it or it is decided."""
     row = session.execute(
         select(C.id, C.state, C.assignee_id, C.first_approved_by, CLAIM_IS_LIVE.label("is_live"))
@@ -111,7 +111,7 @@ def _claim_statement(actor: Actor, where, previous_state):
     )
 
 
-def _claimed_event(session: Session, actor: Actor, claimed: Row) -> None:
+def _claimed_event(session: OrmSession, actor: Actor, claimed: Row) -> None:
     renewed = claimed.previous_assignee == actor.id
     audit.record(
         session, actor=actor, action="case.claim_renewed" if renewed else "case.claimed",
@@ -122,7 +122,7 @@ def _claimed_event(session: Session, actor: Actor, claimed: Row) -> None:
     )
 
 
-def release(*, session: Session, actor: Actor, case_id: int) -> CaseOut:
+def release(*, session: OrmSession, actor: Actor, case_id: int) -> CaseOut:
     """Give a claimed case back to the queue; Conflict unless the actor holds it."""
     row = session.execute(
         select(C.state, C.assignee_id, CLAIM_IS_LIVE.label("is_live")).where(C.id == case_id).with_for_update()

@@ -22,6 +22,7 @@ from app.settings.service import get_review_settings
 from app.transactions import service as transactions
 from app.transactions.enums import ReviewStatus
 from app.transactions.models import Transaction
+from app.uow.unit import OrmSession
 from app.users.enums import Role
 from app.webhooks import outbox as webhooks
 
@@ -83,7 +84,7 @@ def _check_can_decide(session: Session, actor: Actor, review_case: ReviewCase, d
         raise Conflict(f"case {case_id} needs a second approval from a different reviewer")
 
 
-def decide(*, session: Session, actor: Actor, case_id: int, data: DecisionRequest) -> DecisionOutcome:
+def decide(*, session: OrmSession, actor: Actor, case_id: int, data: DecisionRequest) -> DecisionOutcome:
     """Record a decision (or the first of two approvals); returns what it did."""
     review_case, tx = _lock_case_and_transaction(session, case_id)
     _check_can_decide(session, actor, review_case, data)

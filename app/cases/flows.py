@@ -1,14 +1,14 @@
 """Orchestration across domains for the case page (cases, risk scores, transactions)."""
 
-from sqlalchemy.orm import Session
 
 from app.cases import queries
 from app.cases.schemas import CaseDetail
 from app.risk import service as risk
 from app.transactions import service as transactions
+from app.uow.unit import OrmSession
 
 
-def case_detail(*, session: Session, case_id: int) -> CaseDetail:
+def case_detail(*, session: OrmSession, case_id: int) -> CaseDetail:
     """The case with its transaction, every score, the account's recent history and the timeline."""
     case = queries.get(session=session, case_id=case_id)
     tx = None

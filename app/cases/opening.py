@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -23,13 +22,14 @@ from app.cases.queries import UNDECIDED, C
 from app.transactions import service as transactions
 from app.transactions.enums import ReviewStatus
 from app.transactions.models import Transaction
+from app.uow.unit import OrmSession
 from app.webhooks import outbox as webhooks
 
 # Literal, not an expanding IN: the partial index predicate of uq_review_cases_one_undecided, in an executemany.
 UNDECIDED_PREDICATE = text(UNDECIDED_SQL)
 
 
-def open_for_transaction(*, session: Session, actor: Actor, tx: Transaction, risk: int, reason: str) -> int:
+def open_for_transaction(*, session: OrmSession, actor: Actor, tx: Transaction, risk: int, reason: str) -> int:
     """The id of the transaction's undecided risk case, opening one (and flagging the transaction) if none.
 
     The caller holds the transaction's row lock; the partial unique index is the backstop
@@ -78,7 +78,7 @@ class MismatchCase:
                 "amount": self.amount, "currency": self.currency, "reason": self.reason}
 
 
-def open_for_mismatches(*, session: Session, actor: Actor, mismatches: Sequence[MismatchCase]) -> list[int]:
+def open_for_mismatches(*, session: OrmSession, actor: Actor, mismatches: Sequence[MismatchCase]) -> list[int]:
     """The case id of each mismatch, in order: one undecided reconciliation case per transaction (one
     already waiting is reused, the first mismatch of a transaction describes a new one), and a case
     of its own for each mismatch without a transaction."""
@@ -118,7 +118,7 @@ def open_for_mismatches(*, session: Session, actor: Actor, mismatches: Sequence[
     return case_ids
 
 
-def _announce_mismatch_cases(session: Session, actor: Actor, opened: list[tuple[int, MismatchCase]]) -> None:
+def _announce_mismatch_cases(session: OrmSession, actor: Actor, opened: list[tuple[int, MismatchCase]]) -> None:
     for case_id, mismatch in opened:
         audit.record(
             session, actor=actor, action="case.opened", entity_type="case", entity_id=case_id,

@@ -14,6 +14,7 @@ from app.settings.models import AmountRule
 from app.settings.service import get_review_settings
 from app.transactions import service as transactions
 from app.transactions.models import Transaction
+from app.uow.unit import OrmSession
 
 
 def _flag_reasons(session: Session, tx: Transaction, score: int) -> list[str]:
@@ -27,7 +28,7 @@ def _flag_reasons(session: Session, tx: Transaction, score: int) -> list[str]:
     return reasons
 
 
-def post_score(*, session: Session, actor: Actor, reference: str, data: RiskScoreCreate) -> RiskScoreCreated:
+def post_score(*, session: OrmSession, actor: Actor, reference: str, data: RiskScoreCreate) -> RiskScoreCreated:
     """Store the score; open (or raise the risk of) the transaction's review case when flagged."""
     # The row lock serializes scores for one transaction: concurrent flags see each other's case.
     tx = transactions.get_for_update(session=session, reference=reference)
@@ -45,6 +46,7 @@ def post_score(*, session: Session, actor: Actor, reference: str, data: RiskScor
                "model_version": data.model_version, "flagged": bool(reasons)},
         reason="; ".join(reasons) or None,
     )
+    case_id: int | None
     if reasons:
         case_id = opening.open_for_transaction(
             session=session, actor=actor, tx=tx, risk=data.score, reason="; ".join(reasons)[:500]

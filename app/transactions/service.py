@@ -23,6 +23,7 @@ from app.risk.models import RiskScore
 from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
+from app.uow.unit import AnySession, OrmSession
 from app.webhooks import outbox as webhooks
 
 # Statements are built once: construction and its cache key cost more than the insert itself.
@@ -127,7 +128,7 @@ def _differences(existing: Transaction, data: TransactionCreate) -> list[str]:
     return [name for name in COMPARED_FIELDS if incoming[name] != stored[name]]
 
 
-def _created_event(session: Session, actor: Actor, tx: Transaction, context: RequestContext | None) -> None:
+def _created_event(session: AnySession, actor: Actor, tx: Transaction, context: RequestContext | None) -> None:
     audit.record(
         session,
         context=context,
@@ -168,7 +169,7 @@ class NewTransaction:
     context: RequestContext | None = None
 
 
-def create(*, session: Session, actor: Actor, data: TransactionCreate) -> CreateOutcome:
+def create(*, session: AnySession, actor: Actor, data: TransactionCreate) -> CreateOutcome:
     """The new transaction, or the original one for an identical replay; Conflict otherwise."""
     (outcome,) = create_many(session=session, items=[NewTransaction(data, actor)])
     if isinstance(outcome, Conflict):
@@ -176,7 +177,7 @@ def create(*, session: Session, actor: Actor, data: TransactionCreate) -> Create
     return outcome
 
 
-def create_many(*, session: Session, items: Sequence[NewTransaction]) -> list[CreateOutcome | Conflict]:
+def create_many(*, session: AnySession, items: Sequence[NewTransaction]) -> list[CreateOutcome | Conflict]:
     """Create them in one statement; results in input order (replays and conflicts included).
 
     A later item with the reference of an earlier one is its replay or conflict, as if posted after it.
@@ -226,7 +227,7 @@ def _check_reference(reference: str) -> None:
         raise _not_found(reference)
 
 
-def read_by_reference(*, session: Session, reference: str) -> Row:
+def read_by_reference(*, session: AnySession, reference: str) -> Row:
     """The transaction with this reference as a read-only row, or NotFound."""
     _check_reference(reference)
     row = session.execute(READ_BY_REFERENCE, {"reference": reference}).one_or_none()
@@ -282,20 +283,20 @@ def list_page(
     return rows[:limit], next_cursor
 
 
-REVIEW_BLOCKS_SETTLEMENT = {
+REVIEW_BLOCKS_SETTLEMENT: dict[str, str] = {
     ReviewStatus.FLAGGED: "its review case is still open",
     ReviewStatus.REJECTED: "it was rejected in review",
 }
 
 
-def settle(*, session: Session, actor: Actor, reference: str, request: SettlementRequest) -> Transaction:
+def settle(*, session: OrmSession, actor: Actor, reference: str, request: SettlementRequest) -> Transaction:
     """Move a pending transaction to settled or failed; the same outcome again is a no-op."""
     tx = get_for_update(session=session, reference=reference)
     if tx.status == request.status:
         return tx
     if tx.status != TransactionStatus.PENDING:
         raise Conflict(f"transaction {reference!r} is already {tx.status}; it cannot become {request.status}")
-    if request.status == TransactionStatus.SETTLED and tx.review_status in REVIEW_BLOCKS_SETTLEMENT:
+    if TransactionStatus(request.status) == TransactionStatus.SETTLED and tx.review_status in REVIEW_BLOCKS_SETTLEMENT:
         raise Conflict(f"transaction {reference!r} cannot be settled: {REVIEW_BLOCKS_SETTLEMENT[tx.review_status]}")
     before = {"status": tx.status}
     session.execute(
@@ -322,7 +323,7 @@ def settle(*, session: Session, actor: Actor, reference: str, request: Settlemen
     return tx
 
 
-def set_review_status(*, session: Session, actor: Actor, tx: Transaction, status: ReviewStatus, reason: str) -> None:
+def set_review_status(*, session: OrmSession, actor: Actor, tx: Transaction, status: ReviewStatus, reason: str) -> None:
     """Move the transaction's review status (flagged by a case, then its decision), audited; no-op if unchanged."""
     if tx.review_status == status:
         return
