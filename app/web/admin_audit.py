@@ -5,7 +5,7 @@ same filters); "load more" swaps only its own row. The chain status shows the la
 stored verification at once; its buttons run a new one (incremental or full) in place.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
@@ -25,7 +25,7 @@ def audit_page(request: Request, session: DbSession, principal: BrowserAdmin):
     query, errors = explorer.parse_query(dict(request.query_params))
     items, next_cursor = explorer.list_page(session=session, query=query)
     params = query.filters().as_params()
-    context = {
+    context: dict[str, Any] = {
         "items": items, "errors": errors, "raw": request.query_params, "params": params,
         "export_query": urlencode(params), "next_query": urlencode({**params, "cursor": next_cursor or ""}),
         "next_cursor": next_cursor, "is_first_page": query.cursor is None, "active_nav": "audit",

@@ -37,7 +37,9 @@ def _panel(request: Request, session: Session, principal: Principal, *, status_c
 
 def _act(request: Request, session: Session, principal: Principal, change: Callable[[], str], form: dict):
     outcome = apply_change(session, change)
-    return _panel(request, session, principal, **outcome, **({"form": form} if "error" in outcome else {}))
+    if "error" in outcome:
+        outcome["form"] = form
+    return _panel(request, session, principal, **outcome)
 
 
 @router.get("/admin/settings")

@@ -23,6 +23,7 @@ from app.reconciliation import service as reconciliation
 from app.security.deps import Principal
 from app.settings.service import get_review_settings
 from app.uow.routing import AnswerAfterCommit
+from app.uow.unit import OrmSession
 from app.web.deps import BrowserUser, ScreenRoute
 from app.web.templating import money, render
 
@@ -32,7 +33,7 @@ CaseId = Annotated[int, Path(ge=1, lt=2**63)]
 
 
 def _page(
-    request: Request, session: Session, principal: Principal, case_id: int, *, status_code: int = 200, **context
+    request: Request, session: OrmSession, principal: Principal, case_id: int, *, status_code: int = 200, **context
 ):
     detail = flows.case_detail(session=session, case_id=case_id)
     settings = get_review_settings(session=session)
@@ -56,13 +57,13 @@ def _bank_events(session: Session, case) -> list:
     return reconciliation.events_for_case(session=session, case_id=case.id)
 
 
-def _page_after_commit(request: Request, session: Session, principal: Principal, case_id: int, **context):
+def _page_after_commit(request: Request, session: OrmSession, principal: Principal, case_id: int, **context):
     # The page shown after an action includes the action's own audit events, which the
     # chain writes at commit: the screen route commits, then this page is read and rendered.
     return AnswerAfterCommit(lambda: _page(request, session, principal, case_id, **context))
 
 
-def _after_failure(session: Session, error: DomainError) -> dict:
+def _after_failure(session: OrmSession, error: DomainError) -> dict:
     # Nothing of the failed action is kept, and no row lock is held while the page renders;
     # the caller's session check, if no statement carried it yet, still runs first.
     session.unit.send_deferred()

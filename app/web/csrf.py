@@ -13,7 +13,7 @@ from starlette.requests import Request
 from app.config import get_settings
 from app.errors import Forbidden, Unauthorized
 from app.security import csrf
-from app.security.deps import Principal
+from app.security.deps import Principal, PrincipalClaims
 from app.security.sessions import session_key
 from app.web.session import LOGIN_COOKIE, session_principal
 
@@ -29,7 +29,7 @@ class CsrfRejected(Forbidden):
         super().__init__(detail)
 
 
-def token_for_request(request: Request, principal: Principal | None = None) -> str:
+def token_for_request(request: Request, principal: Principal | PrincipalClaims | None = None) -> str:
     """The token a page rendered for this request must send back ("" without a session)."""
     principal = principal or session_principal(request)
     if principal is None or principal.jti is None:
@@ -38,7 +38,8 @@ def token_for_request(request: Request, principal: Principal | None = None) -> s
 
 
 def login_form_token(nonce: str) -> str:
-    return csrf.token_for(csrf.login_binding(nonce), key=session_key(get_settings()))
+    binding = csrf.login_binding(nonce)
+    return csrf.token_for(binding, key=session_key(get_settings())) if binding is not None else ""
 
 
 async def enforce(request: Request, *, login_form: bool = False) -> None:

@@ -4,6 +4,7 @@ ScreenRoute sends every exception of a screen request here; API routes keep the 
 handlers of app/errors.py. Nothing from an exception but its domain message is shown.
 """
 
+import inspect
 import logging
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -135,6 +136,8 @@ def install_not_found_page(app: FastAPI) -> None:
         if (exc.status_code == 404 and request.method in ("GET", "HEAD")
                 and "text/html" in request.headers.get("accept", "")):
             return render_error(request, 404, "There is no page at this address.")
-        return await json_handler(request, exc)
+        response = json_handler(request, exc)
+        return await response if inspect.isawaitable(response) else response
 
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    # Starlette types every handler as taking any Exception; this one is registered for HTTPException only.
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]

@@ -58,7 +58,7 @@ def queue(request: Request, session: DbSession, principal: BrowserUser):
         except ValueError:
             errors["cursor"] = cursors.INVALID
     items, next_cursor = cases_queue.list_page(session=session, filters=query, limit=PAGE_SIZE, after=after)
-    context = {
+    context: dict[str, Any] = {
         "items": items, "next_cursor": next_cursor, "query": query, "errors": errors, "raw": request.query_params,
         "active_nav": "queue",
     }
