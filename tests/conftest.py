@@ -11,10 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg2
@@ -38,6 +39,7 @@ from app.security import tokens  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = f"riskdesk_test_{os.getpid()}"
 PASSWORD = "correct-horse-battery"
+R = TypeVar("R")
 
 
 def _cleanup_sql() -> str:
@@ -278,7 +280,7 @@ def http(live_server) -> Iterator[httpx.Client]:
         yield client
 
 
-def run_together(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+def run_together(calls: Sequence[Callable[..., R]]) -> list[R]:
     """Run every zero-argument call in its own thread, released at the same moment."""
     barrier = threading.Barrier(len(calls))
 

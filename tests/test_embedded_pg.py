@@ -38,7 +38,8 @@ def query(url: str, statement: str):
     try:
         with conn.cursor() as cur:
             cur.execute(statement)
-            return cur.fetchone()[0]
+            [(value,)] = cur.fetchall()
+            return value
     finally:
         conn.close()
 

@@ -126,7 +126,7 @@ def _screen_routes(app) -> list[tuple[str, str, list[tuple[str, str]]]]:
             elif isinstance(route, APIRoute) and not route.include_in_schema:
                 params = [("query", p.alias) for p in route.dependant.query_params]
                 params += [("path", p.alias) for p in route.dependant.path_params]
-                for method in sorted(route.methods - {"HEAD"}):
+                for method in sorted((route.methods or set()) - {"HEAD"}):
                     found.append((method, prefix + route.path, params))
 
     walk(app.routes)

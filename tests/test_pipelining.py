@@ -36,7 +36,7 @@ def unit(request, database_url):
 
 def count_users(name: str) -> int:
     with database.session() as fresh:
-        return fresh.scalar(select(func.count()).select_from(User).where(User.username == name))
+        return fresh.execute(select(func.count()).select_from(User).where(User.username == name)).scalar_one()
 
 
 def disable(db, user) -> None:
@@ -88,7 +88,8 @@ def test_a_deferred_check_naming_another_user_fails(users, unit):
     defer(unit, ASSERT_PRINCIPAL, check_of(user, username="someone-else"))
     with pytest.raises(DBAPIError) as raised:
         unit.execute(select(User.id))
-    assert str(rejection(raised.value).detail) == "Token is no longer valid"
+    refused = rejection(raised.value)
+    assert refused is not None and str(refused.detail) == "Token is no longer valid"
 
 
 def test_commit_sends_a_deferred_check_even_when_nothing_else_was_sent(users, unit, db):
@@ -128,6 +129,7 @@ def test_a_connection_comes_back_to_the_pool_with_no_transaction_open(users, db)
     users.create("analyst", "pooled")
     with database.session() as failing:
         raw = failing.connection().connection.dbapi_connection
+        assert raw is not None
         with pytest.raises(DBAPIError):
             failing.execute(text("SELECT 1/0"))
     # closed without a rollback by us: the pool's reset must end the failed transaction

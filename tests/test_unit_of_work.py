@@ -74,10 +74,11 @@ def test_a_failing_last_statement_fails_the_commit_and_keeps_nothing(unit, db):
 
 
 def test_after_commit_hooks_of_a_rolled_back_savepoint_are_forgotten(database_url):
-    work = database.unit()
+    session = database.session()
+    work = session.unit
     seen = []
     try:
-        with pytest.raises(RuntimeError), work.session.begin_nested():
+        with pytest.raises(RuntimeError), session.begin_nested():
             work.after_commit(lambda: seen.append("undone"))
             raise RuntimeError("undo")
         work.after_commit(lambda: seen.append("kept"))

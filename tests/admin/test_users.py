@@ -50,6 +50,7 @@ def test_disabling_a_user_revokes_their_existing_token_and_is_audited(client, us
     assert client.post("/auth/token", data={"username": "erin", "password": "correct-horse-battery"}).status_code == 401
     [event] = events(db, "user.disabled")
     assert event.entity_id == str(analyst.id) and event.actor == admin.username
+    assert event.before is not None and event.after is not None
     assert event.before["is_active"] is True and event.after["is_active"] is False
     assert event.after["token_version"] == event.before["token_version"] + 1
 
@@ -67,6 +68,7 @@ def test_role_change_and_password_reset_each_revoke_old_tokens(client, users, db
     assert changed.status_code == 200
     assert client.get("/transactions?limit=1", headers=old).status_code == 401
     [event] = events(db, "user.role_changed")
+    assert event.before is not None and event.after is not None
     assert (event.before["role"], event.after["role"]) == ("analyst", "agent")
 
     db.expire_all()

@@ -7,6 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg2
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -101,7 +102,8 @@ def test_database_rejects_changes_to_audit_events_even_for_the_table_owner(clien
             conn.execute(text(statement))
         conn.rollback()
 
-    assert raised.value.orig.pgcode == "42501"  # insufficient_privilege, raised by the trigger
+    orig = raised.value.orig
+    assert isinstance(orig, psycopg2.Error) and orig.pgcode == "42501"  # insufficient_privilege, raised by the trigger
     assert "append-only" in str(raised.value.orig)
     assert chain_rows(db) == before
 

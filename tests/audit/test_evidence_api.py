@@ -21,6 +21,7 @@ def test_an_admin_downloads_a_pack_that_verifies_with_the_published_key(client, 
     published = client.get("/api/audit/public-key").json()
     assert published["algorithm"] == "Ed25519"
     problems, pack = evidence.verify_pack(answer.content, checkpoints.load_public_key(published["public_key"]))
+    assert pack is not None
     assert problems == [] and pack["manifest"]["case_id"] == case_id
     db.commit()
     exported = db.execute(text(

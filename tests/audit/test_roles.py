@@ -1,5 +1,6 @@
 """The app's runtime role cannot change history: only SELECT and INSERT on audit_events."""
 
+import psycopg2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -33,7 +34,8 @@ def test_the_runtime_role_is_refused(client, agent_headers, db, statement):
             conn.commit()
         conn.rollback()
 
-    assert raised.value.orig.pgcode == "42501", raised.value.orig  # insufficient_privilege / must be owner
+    orig = raised.value.orig
+    assert isinstance(orig, psycopg2.Error) and orig.pgcode == "42501", orig  # insufficient_privilege / must be owner
     assert chain_rows(db) == before
 
 

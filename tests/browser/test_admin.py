@@ -11,7 +11,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.users.models import User
 from tests.browser.conftest import login
-from tests.browser.test_review import flagged_case
+from tests.browser.test_review import flagged_case, scored_case
 
 
 def test_admin_filters_the_audit_log_and_downloads_the_filtered_csv(page: Page, users, db, tmp_path):
@@ -83,11 +83,11 @@ def test_a_lower_flag_threshold_changes_what_the_next_score_flags(page: Page, us
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator("#err-flag_threshold")).to_contain_text("100")
 
-    assert flagged_case(db, "pay-before", score=50) is None  # 50 < 70: not flagged
+    assert scored_case(db, "pay-before", score=50) is None  # 50 < 70: not flagged
     page.get_by_label("Flag threshold").fill("40")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_role("status")).to_contain_text("flag_threshold")
-    assert flagged_case(db, "pay-after", score=50) is not None
+    assert scored_case(db, "pay-after", score=50) is not None
 
     page.get_by_label("Currency", exact=True).fill("JPY")
     page.get_by_label("Threshold", exact=True).fill("10.5")
@@ -134,6 +134,7 @@ def test_an_admin_downloads_a_cases_evidence_that_verifies_offline(page: Page, u
     path = tmp_path / "pack.json"
     info.value.save_as(path)
     problems, pack = evidence.verify_pack(path.read_bytes(), checkpoints.signing_key(Settings()).public_key())
+    assert pack is not None
     assert problems == [] and pack["case"]["id"] == case_id
 
     page.goto("/admin/audit")  # the pack needed a checkpoint; the chain status shows it

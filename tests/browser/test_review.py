@@ -2,7 +2,7 @@
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import select
 
 from app.audit.service import Actor
@@ -17,9 +17,9 @@ from tests.browser.conftest import login
 XSS = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
 
 
-def flagged_case(db, reference: str, *, score: int = 90, amount: str = "250.00", currency: str = "USD",
-                 counterparty: str = "Nordwind GmbH", reason: str = "9 payments in 10 minutes") -> int:
-    """A transaction with a flagging score, as an agent would post it; returns the case id."""
+def scored_case(db, reference: str, *, score: int = 90, amount: str = "250.00", currency: str = "USD",
+                 counterparty: str = "Nordwind GmbH", reason: str = "9 payments in 10 minutes") -> int | None:
+    """A transaction with a score, as an agent would post it; returns the case it opened (None: not flagged)."""
     agent = Actor(name="scoring-agent", id=None, role="agent")
     transactions.create(session=db, actor=agent, data=TransactionCreate(
         account_id="acct_browser", reference=reference, amount=amount, currency=currency,
@@ -31,6 +31,13 @@ def flagged_case(db, reference: str, *, score: int = 90, amount: str = "250.00",
     ))
     db.commit()
     return created.case_id
+
+
+def flagged_case(db, reference: str, **details) -> int:
+    """Like scored_case, for a score that must open a case; returns its id."""
+    case_id = scored_case(db, reference, **details)
+    assert case_id is not None, f"{reference} opened no case"
+    return case_id
 
 
 def case_state(db, case_id: int) -> str:
@@ -119,7 +126,12 @@ def test_markup_in_payment_fields_and_reasons_renders_as_text(page: Page, users,
     users.create("analyst", username="alice")
     case_id = flagged_case(db, "pay-xss", counterparty=XSS[:255], reason=XSS)
     dialogs = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     login(page, "alice")
 
     expect(page.locator("#queue-rows")).to_contain_text('<img src=x onerror=')

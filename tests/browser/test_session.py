@@ -3,6 +3,7 @@
 import re
 from datetime import UTC, datetime
 
+from playwright._impl._api_structures import SetCookieParam  # add_cookies' parameter; sync_api does not export it
 from playwright.sync_api import Page, expect
 from sqlalchemy.dialects.postgresql import insert
 
@@ -15,8 +16,11 @@ from tests.browser.conftest import login
 from tests.conftest import PASSWORD
 
 
-def session_cookie(page: Page) -> dict:
-    return next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+def session_cookie(page: Page) -> SetCookieParam:
+    """The session cookie, as add_cookies takes it back."""
+    c = next(c for c in page.context.cookies() if c.get("name") == SESSION_COOKIE)
+    return SetCookieParam(name=c["name"], value=c["value"], domain=c["domain"], path=c["path"], expires=c["expires"],
+                          httpOnly=c["httpOnly"], secure=c["secure"], sameSite=c["sameSite"])
 
 
 def htmx_get(page: Page, path: str) -> None:
@@ -103,7 +107,9 @@ def test_expired_session_sends_the_next_htmx_action_to_login(page: Page, users):
     login(page, "alice")
     expired, _ = tokens.issue(user_id=alice.id, role="analyst", token_version=alice.token_version,
                               key=session_key(get_settings()), ttl_seconds=-60)
-    page.context.add_cookies([{**session_cookie(page), "value": expired}])
+    cookie = session_cookie(page)
+    cookie["value"] = expired
+    page.context.add_cookies([cookie])
 
     page.evaluate("htmx.ajax('POST', '/logout', {target: '#main'})")
 

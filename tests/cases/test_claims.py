@@ -86,6 +86,7 @@ def test_claim_of_an_open_case_makes_it_in_review_for_the_caller(desk, db, alice
     [claimed] = events(db, "case.claimed", entity_id=case_id)
     assert claimed.actor == "alice"
     assert claimed.before == {"state": "open", "assignee_id": None}
+    assert claimed.after is not None
     assert claimed.after["state"] == "in_review" and claimed.after["assignee"] == "alice"
 
 

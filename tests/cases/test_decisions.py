@@ -289,6 +289,7 @@ def test_rejection_and_escalation_write_their_events(desk, db, alice, root):
     [reject_event] = events(db, "case.rejected", entity_id=rejected)
     assert reject_event.reason == "account_takeover: new device"
     [escalate_event] = events(db, "case.escalated", entity_id=escalated)
+    assert escalate_event.after is not None
     assert escalate_event.after["state"] == "escalated"
     assert events(db, "transaction.review_status_changed", entity_id="r-esc")[-1].after == {"review_status": "flagged"}
 

@@ -406,9 +406,9 @@ def check_consistency(url: str, acknowledged: set[str]) -> Consistency:
         cur.execute("SELECT reference FROM transactions WHERE reference = ANY(%s)", (sorted(acknowledged),))
         present = {row[0] for row in cur.fetchall()}
         cur.execute("SELECT count(*) FROM transactions")
-        (transactions,) = cur.fetchone()
+        [(transactions,)] = cur.fetchall()
         cur.execute("SELECT count(*) FROM audit_events WHERE action = 'transaction.created'")
-        (created_events,) = cur.fetchone()
+        [(created_events,)] = cur.fetchall()
         cur.execute("""
             SELECT t.reference, count(e.id)
             FROM transactions t

@@ -58,7 +58,8 @@ def test_app_killed_under_load(database_url, start_app, capsys):
         with connect(database_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                         "AND state LIKE 'idle in transaction%%'")
-            return cur.fetchone()[0]
+            [(idle,)] = cur.fetchall()
+            return idle
 
     wait_until(lambda: open_transactions() == 0, 10, "the dead process's open transactions to end")
     restarted = start_app(database_url)

@@ -41,7 +41,8 @@ def waiting_on_lock(database_url: str) -> int:
     with connect(database_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND application_name = 'riskdesk' AND wait_event_type = 'Lock'")
-        return cur.fetchone()[0]
+        [(waiting,)] = cur.fetchall()
+        return waiting
 
 
 def test_statement_timeout_answers_503_then_recovers(database_url, start_app, capsys):

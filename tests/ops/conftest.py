@@ -21,6 +21,7 @@ def json_log_stream() -> Iterator[io.StringIO]:
     configure_logging("INFO")
     stream = io.StringIO()
     (handler,) = root.handlers
+    assert isinstance(handler, logging.StreamHandler)
     handler.setStream(stream)
     try:
         yield stream

@@ -272,6 +272,7 @@ def test_a_connection_closed_behind_the_pools_back_is_replaced_at_checkout(datab
     try:
         with engine.connect() as connection:
             first = connection.connection.dbapi_connection
+            assert first is not None
             first.close()
         with engine.connect() as connection:
             assert connection.connection.dbapi_connection is not first

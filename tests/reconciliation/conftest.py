@@ -9,7 +9,7 @@ from tests.web.conftest import form_csrf, meta_csrf, sign_in, submit_login  # no
 BOOKED_AT = "2026-11-24T10:15:00Z"
 
 
-def bank_event(bank_reference: str, reference: str, amount: str = "125.50", currency: str = "USD",
+def bank_event(bank_reference: str, reference: str, amount: str | int = "125.50", currency: str = "USD",
                status: str = "booked", booked_at: str = BOOKED_AT) -> dict:
     return {"bank_reference": bank_reference, "reference": reference, "amount": amount, "currency": currency,
             "status": status, "booked_at": booked_at}

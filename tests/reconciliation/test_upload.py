@@ -42,7 +42,9 @@ def run_to_completion(client, run_id: int, max_requests: int = 200) -> int:
 
 def run_id_of(response) -> int:
     assert response.status_code == 303, response.text
-    return int(re.search(r"/reconciliation/runs/(\d+)$", response.headers["location"]).group(1))
+    found = re.search(r"/reconciliation/runs/(\d+)$", response.headers["location"])
+    assert found is not None, response.headers["location"]
+    return int(found.group(1))
 
 
 def test_upload_reports_malformed_lines_and_goes_on(client, sign_in, db):

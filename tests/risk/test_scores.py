@@ -169,8 +169,10 @@ def test_posting_a_score_writes_score_case_and_review_status_audit_events(desk, 
 
     [posted] = events(db, "risk_score.posted", entity_id="ref-1")
     assert posted.entity_type == "transaction"
+    assert posted.after is not None
     assert posted.after["score_id"] == body["id"]
     assert posted.after["score"] == 88 and posted.after["flagged"] is True
+    assert posted.reason is not None
     assert "flag threshold" in posted.reason
     [opened] = events(db, "case.opened", entity_id=body["case_id"])
     assert opened.entity_type == "case"
@@ -188,7 +190,7 @@ def test_unflagged_score_writes_only_the_posted_event(desk, db):
 
     assert event_count(db) == before + 1
     [posted] = events(db, "risk_score.posted", entity_id="ref-1")
-    assert posted.after["flagged"] is False
+    assert posted.after is not None and posted.after["flagged"] is False
     assert posted.reason is None
 
 

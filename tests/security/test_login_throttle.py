@@ -1,6 +1,6 @@
 """Login throttling: known clients keep their own allowance; refusals are counted, not audited one by one."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -20,7 +20,7 @@ OTHER_STRANGER = "203.0.113.67"
 
 
 @pytest.fixture
-def login_from(app) -> Callable[..., httpx.Response]:
+def login_from(app) -> Iterator[Callable[..., httpx.Response]]:
     """POST /auth/token from a given client address (what the socket would report)."""
     clients: dict[str, TestClient] = {}
 
@@ -140,7 +140,9 @@ def test_fifty_throttled_attempts_write_one_audit_event_and_count_fifty(login_fr
     assert refused_metric("user") - before == 50
     [event] = throttled_events(db)
     assert (event.entity_type, event.entity_id) == ("user", "alice")
+    assert event.after is not None
     assert event.after["scope"] == "user" and event.after["refused_so_far"] == 1
+    assert event.reason is not None
     assert "throttled 1 attempt so far" in event.reason
     [window] = db.scalars(select(LoginThrottleWindow)).all()
     assert (window.scope, window.key, window.refused) == ("user", "alice", 50)
@@ -189,6 +191,7 @@ def test_the_next_window_writes_a_new_event_with_the_previous_windows_count(logi
     assert login_from(STRANGER, "alice", WRONG).status_code == 429
 
     _first, second = throttled_events(db)
+    assert second.after is not None
     assert second.after["refused_in_previous_window"] == 7
     assert second.after["refused_so_far"] == 1
 

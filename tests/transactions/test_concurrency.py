@@ -5,8 +5,10 @@ Each worker waits on a barrier so the requests leave together; nothing here meas
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 
+import httpx
 import pytest
 from sqlalchemy import func, select, update
 
@@ -94,6 +96,7 @@ def test_concurrent_batches_with_overlapping_references_create_each_reference_on
 def test_concurrent_singles_and_batches_on_the_same_references_agree(http, agent, db):
     references = [f"mix-{n:02d}" for n in range(30)]
     batch_items = [tx_payload(reference) for reference in reversed(references)]
+    calls: list[Callable[..., httpx.Response]]
     calls = [lambda: http.post("/transactions/batch", json={"items": batch_items}, headers=agent)] * 4
     calls += [
         (lambda reference=reference: http.post("/transactions", json=tx_payload(reference), headers=agent))

@@ -46,7 +46,11 @@ def screen_client(database_url, users):
 
     @router.post("/form-then-fail")
     def form_then_fail(request: Request, session: DbSession, principal: BrowserUser):
-        outcome = apply_change(session, lambda: probe(session, principal, "in-form") or "saved")
+        def change() -> str:
+            probe(session, principal, "in-form")
+            return "saved"
+
+        outcome = apply_change(session, change)
         assert outcome == {"message": "saved"}
         raise RuntimeError("the panel broke")
 

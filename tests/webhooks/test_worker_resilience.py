@@ -134,7 +134,7 @@ def test_each_outcome_is_committed_as_soon_as_it_is_known(client, admin_headers,
         # What another connection sees while the worker is still in the middle of its batch.
         with engine.connect() as conn:
             delivered = "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
-            seen.append(conn.execute(text(delivered)).scalar())
+            seen.append(conn.execute(text(delivered)).scalar_one())
         return answer(headers, body)
 
     receiver.handle = handle
@@ -161,10 +161,11 @@ def test_a_running_worker_survives_a_database_error_and_polls_again(
             raise failure
         return real_claim()
 
-    worker._claim = claim
+    monkeypatch.setattr(worker, "_claim", claim)
     run_until(worker, lambda: len(receiver.requests) == 1, seconds=10)
     assert worker.delivered == 1
     with pytest.raises(OperationalError):  # --once reports it instead
         failing = Worker(FAST)
-        failing._claim = lambda: (_ for _ in ()).throw(OperationalError("SELECT", {}, Exception("down")))
+        down = OperationalError("SELECT", {}, Exception("down"))
+        monkeypatch.setattr(failing, "_claim", lambda: (_ for _ in ()).throw(down))
         failing.run(once=True)
