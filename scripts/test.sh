@@ -10,6 +10,8 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/nu
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-# Lint first (about a second): a finding fails the run, as a failing test does.
+# Lint and types first: a finding fails the run, as a failing test does. mypy checks the
+# paths [tool.mypy] names in pyproject.toml (app and tests); its cache is .mypy_cache/.
 .venv/bin/ruff check --quiet app tests bench migrations
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,9 +205,10 @@ def script_checkout(tmp_path) -> Path:
         f'exec {sys.executable} "$@"\n'
     )
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
-    ruff = checkout / ".venv" / "bin" / "ruff"
-    ruff.write_text('#!/bin/sh\necho "$*" >> "$(dirname "$0")/../ruff.log"\n')
-    ruff.chmod(ruff.stat().st_mode | stat.S_IXUSR)
+    for checker in ("ruff", "mypy"):  # each logs its call, in order
+        stub = checkout / ".venv" / "bin" / checker
+        stub.write_text(f'#!/bin/sh\necho "{checker} $*" >> "$(dirname "$0")/../checks.log"\n')
+        stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
     return checkout
 
 
@@ -237,6 +239,7 @@ def test_test_sh_installs_the_test_extra_and_passes_its_arguments_to_pytest(scri
     assert result.returncode == 0, result.stderr
     assert "pytest" in (result.stdout + result.stderr)
     assert [line.split()[-1] for line in pip_installs(script_checkout)] == [".[test]"]
-    # The lint runs before the tests, over the code CI checks.
-    assert (script_checkout / ".venv" / "ruff.log").read_text().split() == [
-        "check", "--quiet", "app", "tests", "bench", "migrations"]
+    # The lint, then the type checker (on the paths pyproject.toml names), run before the tests.
+    assert (script_checkout / ".venv" / "checks.log").read_text().splitlines() == [
+        "ruff check --quiet app tests bench migrations", "mypy "]
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"] == ["app", "tests"]
