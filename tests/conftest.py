@@ -43,13 +43,21 @@ R = TypeVar("R")
 
 
 def _cleanup_sql() -> str:
-    """Empty every mapped table (the list comes from the models, so a new table is never missed)."""
+    """Empty every mapped table and restart the sequences they own (the list comes from the
+    models, so a new table is never missed): what TRUNCATE … RESTART IDENTITY does, without
+    its fixed cost per table (new files for 23 tables, most of a test's teardown). As replica,
+    no trigger runs (the audit history's refusal of DELETE included) and no foreign key is
+    checked, so the order does not matter."""
     from app.models import Base
 
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    names = [table.name for table in Base.metadata.sorted_tables]
+    deletes = "".join(f"DELETE FROM {name};\n" for name in names)
+    tables = ", ".join(f"'{name}'" for name in names)
     return (
         "SET session_replication_role = replica;\n"
-        f"TRUNCATE {tables} RESTART IDENTITY CASCADE;\n"
+        f"{deletes}"
+        "SELECT setval(s.oid, 1, false) FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')"
+        f" WHERE s.relkind = 'S' AND d.refobjid = ANY(ARRAY[{tables}]::regclass[]);\n"
         "SET session_replication_role = DEFAULT;\n"
     )
 
