@@ -14,4 +14,6 @@ fi
 # paths [tool.mypy] names in pyproject.toml (app and tests); its cache is .mypy_cache/.
 .venv/bin/ruff check --quiet app tests bench migrations
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist; each has its own database), tests handed out as workers free up;
+# a later -n of the caller's wins (-n 0: one process, e.g. for --pdb).
+exec .venv/bin/python -m pytest -n 2 --dist worksteal "$@"

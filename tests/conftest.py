@@ -5,6 +5,7 @@ the embedded PostgreSQL in .pytest-pg/. A fresh database is migrated with Alembi
 per session; every test then starts from empty tables.
 """
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -91,7 +92,11 @@ def _server_admin_url() -> str:
         )
     from app import embedded_pg
 
-    url = embedded_pg.start(ROOT / ".pytest-pg", database="postgres")
+    # pytest-xdist's workers each attach to the one embedded server, in turn: the first
+    # starts it, and pgserver stops it when the last of them exits.
+    with open(ROOT / ".pytest-pg.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        url = embedded_pg.start(ROOT / ".pytest-pg", database="postgres")
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
