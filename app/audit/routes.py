@@ -14,8 +14,8 @@ from app.audit import service as audit
 from app.audit.explorer import AuditFilter, AuditQuery
 from app.db import DbSession
 from app.openapi import AUTH_ERRORS
-from app.routing import ApiRoute
 from app.security.deps import Admin, Principal
+from app.uow.routing import ApiRoute
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=ApiRoute)
 BAD_FILTER = {422: {"description": "Invalid filter; each error names its field"}}

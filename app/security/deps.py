@@ -42,9 +42,6 @@ class PrincipalClaims:
     # Set for browser sessions only: the token's id and expiry (epoch seconds), for logout.
     jti: str | None = None
     expires_at: int | None = None
-    # Claims are never verified. Until app/transactions/routes.py tells the two apart by type
-    # (isinstance), it reads this to know it holds claims.
-    username = None
 
 
 @dataclass(frozen=True, slots=True)
