@@ -14,6 +14,7 @@ from app.audit.service import Actor
 from app.config import ConfigError, check_production_safety, get_settings
 from app.db import database
 from app.errors import Conflict
+from app.users.enums import Role
 
 log = logging.getLogger("riskdesk.cli")
 WORKER_RESTART_SECONDS = 5.0
@@ -293,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     create_user = commands.add_parser("create-user", help="create a user")
     create_user.add_argument("name")
-    create_user.add_argument("--role", required=True, choices=["admin", "analyst", "agent"])
+    create_user.add_argument("--role", required=True, choices=[role.value for role in Role])
     create_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create_user.set_defaults(handler=cmd_create_user)
 

@@ -15,7 +15,6 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from app.config import Settings, get_settings
 from app.uow import dialect
-from app.uow.prepared import PreparedStatement  # noqa: F401 (moved to app/uow; importers still name app.db)
 from app.uow.request import current_work
 from app.uow.unit import CoreSession, OrmSession, RequestContext, UnitOfWork
 

@@ -3,7 +3,8 @@
 from sqlalchemy import func, select
 
 from app import demo
-from app.audit.service import Actor, verify_chain
+from app.audit import chain
+from app.audit.service import Actor
 from app.cases.models import ReviewCase
 from app.transactions.models import Transaction
 
@@ -25,7 +26,7 @@ def test_demo_seed_fills_an_empty_database_once_with_a_review_queue(db):
     assert db.scalar(
         select(func.count()).where(Transaction.review_status == "flagged", Transaction.status == "settled")
     ) == 0
-    assert verify_chain(db).ok
+    assert chain.verify(db.connection()).ok
 
 
 def test_demo_users_can_sign_in(client, db):

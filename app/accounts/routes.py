@@ -5,8 +5,8 @@ from app.accounts.schemas import AccountContext
 from app.db import CoreDb
 from app.fields import Identifier64
 from app.openapi import AUTH_ERRORS
-from app.routing import ApiRoute
 from app.security.deps import AnyUser
+from app.uow.routing import ApiRoute
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ApiRoute)
 

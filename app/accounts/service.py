@@ -19,7 +19,6 @@ from app.accounts.schemas import AccountContext, Decision, NextAction, Policy, S
 from app.cases import queries as cases
 from app.cases.enums import CaseState
 from app.cases.schemas import CaseOut
-from app.db import PreparedStatement
 from app.risk.models import RiskScore
 from app.security.deps import Principal
 from app.settings.models import AmountRule, Setting
@@ -27,6 +26,7 @@ from app.settings.service import review_settings_from
 from app.transactions import service as transactions
 from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.schemas import TransactionOut
+from app.uow.prepared import PreparedStatement
 from app.uow.unit import AnySession
 from app.users.enums import Role
 

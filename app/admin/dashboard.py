@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.cases.enums import CaseKind
+from app.cases.models import UNDECIDED_SQL
 from app.settings.service import get_review_settings
 
 DECISION_ACTIONS = ("case.approved", "case.rejected", "case.escalated")
@@ -39,12 +41,15 @@ class Dashboard:
         return sum(self.sla_breaches.values())
 
 
-OPEN_SQL = text("""
+# The kinds and states are written into the statement, not bound: the planner must see the
+# queue index's own predicate (UNDECIDED_SQL) to use it.
+OPEN_SQL = text(f"""
 SELECT count(*) AS open_cases, min(opened_at) AS oldest,
-       count(*) FILTER (WHERE kind = 'risk' AND opened_at < now() - make_interval(hours => :risk_hours)) AS risk_late,
-       count(*) FILTER (WHERE kind = 'reconciliation'
+       count(*) FILTER (WHERE kind = '{CaseKind.RISK}'
+                        AND opened_at < now() - make_interval(hours => :risk_hours)) AS risk_late,
+       count(*) FILTER (WHERE kind = '{CaseKind.RECONCILIATION}'
                         AND opened_at < now() - make_interval(hours => :recon_hours)) AS recon_late
-FROM review_cases WHERE state IN ('open', 'in_review', 'escalated')
+FROM review_cases WHERE {UNDECIDED_SQL}
 """)
 DECISIONS_SQL = text("""
 SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, action, count(*) AS n
@@ -72,8 +77,8 @@ def build(*, session: Session, days: int = 14, now: datetime | None = None) -> D
                                           "recon_hours": settings.sla_hours_reconciliation}).one()
     board = Dashboard(
         days=days, open_cases=open_row.open_cases, oldest_opened_at=open_row.oldest,
-        sla_breaches={"risk": open_row.risk_late, "reconciliation": open_row.recon_late},
-        sla_hours={"risk": settings.sla_hours_risk, "reconciliation": settings.sla_hours_reconciliation},
+        sla_breaches={CaseKind.RISK: open_row.risk_late, CaseKind.RECONCILIATION: open_row.recon_late},
+        sla_hours={CaseKind.RISK: settings.sla_hours_risk, CaseKind.RECONCILIATION: settings.sla_hours_reconciliation},
     )
     all_days = [first_day + timedelta(days=i) for i in range(days)]
     board.day_labels = [d.strftime("%b %d") for d in all_days]

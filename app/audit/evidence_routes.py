@@ -12,8 +12,8 @@ from app.config import get_settings
 from app.db import DbSession
 from app.errors import NotFound
 from app.openapi import AUTH_ERRORS
-from app.routing import ApiRoute
 from app.security.deps import Admin, Principal
+from app.uow.routing import ApiRoute
 from app.uow.unit import OrmSession
 
 router = APIRouter(tags=["audit"], route_class=ApiRoute)

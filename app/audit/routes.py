@@ -13,8 +13,8 @@ from app.audit import service as audit
 from app.audit.explorer import AuditFilter, AuditQuery
 from app.db import DbSession
 from app.openapi import AUTH_ERRORS, Responses
-from app.routing import ApiRoute
 from app.security.deps import Admin, Principal
+from app.uow.routing import ApiRoute
 from app.uow.unit import OrmSession
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=ApiRoute)

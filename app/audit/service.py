@@ -12,9 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 from app.uow.unit import AnySession, LastStatement, RequestContext, UnitOfWork
 
 SYSTEM = "system"
@@ -103,40 +100,3 @@ class ChainStatus:
     events: int
     first_broken_id: int | None = None
     last_verified_id: int | None = None
-
-
-# One ordered scan: each event's hash is recomputed and linked to its predecessor's. From
-# :after_id on, the first event must link to :start_hash (the hash verified last time).
-VERIFY_SQL = text(
-    """
-    WITH checked AS (
-      SELECT id, hash,
-             hash = audit_event_hash(prev_hash, e) AS hash_ok,
-             prev_hash = coalesce(lag(hash) OVER (ORDER BY id), :start_hash) AS link_ok
-      FROM audit_events e
-      WHERE id > :after_id
-    )
-    SELECT count(*) AS events,
-           min(id) FILTER (WHERE NOT (hash_ok AND link_ok)) AS first_broken_id,
-           max(id) AS last_id
-    FROM checked
-    """
-)
-GENESIS_HASH = "0" * 64
-# A full check of millions of events takes seconds; the request's usual limit is shorter.
-VERIFY_STATEMENT_TIMEOUT = "300s"
-
-
-def verify_chain(session: Session, *, after_id: int = 0, start_hash: str = GENESIS_HASH) -> ChainStatus:
-    """Recompute every event's hash and link (or only those after `after_id`); report the first broken event.
-
-    `events` counts the events checked by this call.
-    """
-    session.execute(text("SELECT set_config('statement_timeout', :t, true)"), {"t": VERIFY_STATEMENT_TIMEOUT})
-    row = session.execute(VERIFY_SQL, {"after_id": after_id, "start_hash": start_hash}).one()
-    if row.first_broken_id is not None:
-        last_good = session.execute(
-            text("SELECT max(id) FROM audit_events WHERE id < :id"), {"id": row.first_broken_id}
-        ).scalar()
-        return ChainStatus(False, row.events, row.first_broken_id, last_good)
-    return ChainStatus(True, row.events, None, row.last_id if row.last_id is not None else (after_id or None))

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BaseModel
 from app.auth import service
 from app.config import get_settings
 from app.db import DbSession
-from app.routing import ApiRoute
+from app.uow.routing import ApiRoute
 
 router = APIRouter(tags=["auth"], route_class=ApiRoute)
 

@@ -18,8 +18,8 @@ from app.cases.schemas import (
 )
 from app.db import DbSession
 from app.openapi import AUTH_ERRORS, BAD_INPUT, Responses
-from app.routing import ApiRoute
 from app.security.deps import Reviewer
+from app.uow.routing import ApiRoute
 
 router = APIRouter(prefix="/api/cases", tags=["review cases"], route_class=ApiRoute)
 

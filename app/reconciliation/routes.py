@@ -8,8 +8,8 @@ from app.db import DbSession
 from app.openapi import AUTH_ERRORS, BAD_INPUT
 from app.reconciliation import service
 from app.reconciliation.schemas import BankEventsRequest, ReconciliationResult, RunPage
-from app.routing import ApiRoute
 from app.security.deps import AnyUser, TransactionWriter
+from app.uow.routing import ApiRoute
 
 router = APIRouter(tags=["reconciliation"], route_class=ApiRoute)
 # The screens own /reconciliation/runs/…; the JSON reads live under /api like /api/cases.

@@ -4,8 +4,8 @@ from app.db import DbSession
 from app.openapi import AUTH_ERRORS, BAD_INPUT
 from app.risk import service
 from app.risk.schemas import RiskScoreCreate, RiskScoreCreated
-from app.routing import ApiRoute
 from app.security.deps import TransactionWriter
+from app.uow.routing import ApiRoute
 
 router = APIRouter(prefix="/transactions", tags=["risk scores"], route_class=ApiRoute)
 

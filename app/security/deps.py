@@ -19,6 +19,7 @@ from app.errors import Forbidden, Unauthorized
 from app.security import tokens
 from app.uow.request import current_work
 from app.uow.unit import AnySession
+from app.users.enums import Role
 
 # Raises SQLSTATE RD401/RD402 unless the token's user is active with the token's role and
 # version (and, for a browser session, not logged out); see migrations/versions/0006.
@@ -42,9 +43,6 @@ class PrincipalClaims:
     # Set for browser sessions only: the token's id and expiry (epoch seconds), for logout.
     jti: str | None = None
     expires_at: int | None = None
-    # Claims are never verified. Until app/transactions/routes.py tells the two apart by type
-    # (isinstance), it reads this to know it holds claims.
-    username = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +116,7 @@ class RequiresPrincipal:
 class RequireRole(RequiresPrincipal):
     """Dependency: the caller must hold one of `roles` (401 without a valid token, 403 otherwise)."""
 
-    def __init__(self, *roles: str) -> None:
+    def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
     async def __call__(self, request: Request) -> PrincipalClaims:
@@ -129,7 +127,7 @@ class RequireRole(RequiresPrincipal):
         return principal
 
 
-AnyUser = Annotated[Principal, Depends(RequireRole("admin", "analyst", "agent"))]
-TransactionWriter = Annotated[Principal, Depends(RequireRole("admin", "agent"))]
-Reviewer = Annotated[Principal, Depends(RequireRole("admin", "analyst"))]
-Admin = Annotated[Principal, Depends(RequireRole("admin"))]
+AnyUser = Annotated[Principal, Depends(RequireRole(Role.ADMIN, Role.ANALYST, Role.AGENT))]
+TransactionWriter = Annotated[Principal, Depends(RequireRole(Role.ADMIN, Role.AGENT))]
+Reviewer = Annotated[Principal, Depends(RequireRole(Role.ADMIN, Role.ANALYST))]
+Admin = Annotated[Principal, Depends(RequireRole(Role.ADMIN))]

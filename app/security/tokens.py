@@ -26,6 +26,7 @@ from pydantic import (
 
 from app.config import Settings, get_settings
 from app.fields import refuse_unstorable
+from app.users.enums import Role
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "role", "iat", "exp", "jti", "ver")
@@ -66,7 +67,7 @@ class Claims(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     sub: Annotated[int, BeforeValidator(_user_id), Field(ge=1, lt=2**63)]
-    role: Literal["admin", "analyst", "agent"]
+    role: Literal[Role.ADMIN, Role.ANALYST, Role.AGENT]
     iat: NumericDate
     exp: NumericDate
     jti: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]

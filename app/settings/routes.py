@@ -10,10 +10,10 @@ from app import money
 from app.db import DbSession
 from app.fields import Currency
 from app.openapi import AUTH_ERRORS, BAD_INPUT
-from app.routing import ApiRoute
 from app.security.deps import Admin
 from app.settings import service
 from app.settings.schemas import AmountRuleOut, AmountRuleSet, SettingsOut, SettingsUpdate
+from app.uow.routing import ApiRoute
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], route_class=ApiRoute)
 

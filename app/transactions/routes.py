@@ -8,7 +8,6 @@ from app.db import CoreDb, DbSession
 from app.errors import Conflict, field_errors
 from app.fields import Identifier64
 from app.openapi import AUTH_ERRORS, BAD_INPUT
-from app.routing import ApiRoute, Shaped
 from app.security.deps import AnyUser, PrincipalClaims, TransactionWriter
 from app.transactions import service
 from app.transactions.enums import ReviewStatus, TransactionStatus
@@ -21,7 +20,7 @@ from app.transactions.schemas import (
     TransactionOut,
     TransactionPage,
 )
-from app.uow.routing import GroupCommitRoute
+from app.uow.routing import ApiRoute, GroupCommitRoute, Shaped
 
 router = APIRouter(prefix="/transactions", tags=["transactions"], route_class=ApiRoute)
 

@@ -17,13 +17,12 @@ from sqlalchemy.orm import Session
 from app import cursors, money
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.db import RequestContext
 from app.errors import Conflict, NotFound
 from app.risk.models import RiskScore
 from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate, TransactionOut
-from app.uow.unit import AnySession, OrmSession
+from app.uow.unit import AnySession, OrmSession, RequestContext
 from app.webhooks import outbox as webhooks
 
 # Statements are built once: construction and its cache key cost more than the insert itself.

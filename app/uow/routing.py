@@ -67,12 +67,6 @@ class NotShownAfterCommit(Exception):
     """The unit of work committed, but building its answer (AnswerAfterCommit) failed: the change is saved."""
 
 
-def group_commit(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """The old way to declare GroupCommitRoute (below), kept until app/transactions/routes.py uses the route class."""
-    endpoint.checks_principal_in_group = True  # type: ignore[attr-defined]
-    return endpoint
-
-
 def _as_response(result: Any, status_code: int, sub_response: Response | None) -> Any:
     body: str | bytes
     if isinstance(result, BaseModel):
@@ -183,8 +177,7 @@ class UnitOfWorkRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         self.needs: _EndpointNeeds | None = None
         if not inspect.iscoroutinefunction(endpoint):
-            in_group = self.checks_principal_in_group or getattr(endpoint, "checks_principal_in_group", False)
-            self.needs = _EndpointNeeds(kwargs.get("status_code") or 200, in_group)
+            self.needs = _EndpointNeeds(kwargs.get("status_code") or 200, self.checks_principal_in_group)
             endpoint = _run_in_unit_of_work(endpoint, self.needs)
         super().__init__(path, endpoint, **kwargs)
         if self.needs is not None:

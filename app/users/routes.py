@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path
 
 from app.db import DbSession
 from app.openapi import AUTH_ERRORS, BAD_INPUT, Responses
-from app.routing import ApiRoute
 from app.security.deps import Admin
 from app.security.passwords import WeakPassword
+from app.uow.routing import ApiRoute
 from app.users import service
 from app.users.schemas import PasswordReset, RoleChange, UserCreate, UserList, UserOut
 

@@ -20,6 +20,7 @@ from app.errors import Forbidden, Unauthorized
 from app.security.deps import Principal, PrincipalClaims, RequiresPrincipal
 from app.uow.request import WORK_SCOPE_KEY, RequestWork, current_work
 from app.uow.routing import UnitOfWorkRoute
+from app.users.enums import Role
 from app.web import csrf
 from app.web.errors import screen_error
 from app.web.session import session_principal
@@ -74,7 +75,7 @@ class LoginFormRoute(ScreenRoute):
 class RequireBrowserRole(RequiresPrincipal):
     """Dependency: a signed-in browser session holding one of `roles` (login page / 403 page otherwise)."""
 
-    def __init__(self, *roles: str) -> None:
+    def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
     async def __call__(self, request: Request) -> PrincipalClaims:
@@ -89,6 +90,6 @@ class RequireBrowserRole(RequiresPrincipal):
         return principal
 
 
-BrowserSession = Annotated[Principal, Depends(RequireBrowserRole("admin", "analyst", "agent"))]
-BrowserUser = Annotated[Principal, Depends(RequireBrowserRole("admin", "analyst"))]
-BrowserAdmin = Annotated[Principal, Depends(RequireBrowserRole("admin"))]
+BrowserSession = Annotated[Principal, Depends(RequireBrowserRole(Role.ADMIN, Role.ANALYST, Role.AGENT))]
+BrowserUser = Annotated[Principal, Depends(RequireBrowserRole(Role.ADMIN, Role.ANALYST))]
+BrowserAdmin = Annotated[Principal, Depends(RequireBrowserRole(Role.ADMIN))]

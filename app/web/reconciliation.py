@@ -20,6 +20,7 @@ from app.reconciliation import csv_format
 from app.reconciliation import service as reconciliation
 from app.reconciliation.enums import RunStatus
 from app.security.deps import Principal
+from app.uow.routing import AnswerAfterCommit
 from app.users.enums import Role
 from app.web.deps import BrowserUser, RequireBrowserRole, ScreenRoute
 from app.web.errors import redirect
@@ -88,7 +89,11 @@ def run_page(run_id: RunId, request: Request, session: DbSession, principal: Bro
 @router.post("/reconciliation/runs/{run_id}/advance")
 def advance_run(run_id: RunId, request: Request, session: DbSession, principal: BankEventWriter):
     busy = not reconciliation.process_next_chunk(session=session, actor=principal.actor, run_id=run_id)
-    session.commit()
+    # The screen route commits the chunk, then the progress is read and rendered.
+    return AnswerAfterCommit(lambda: _progress(request, session, principal, run_id, busy=busy))
+
+
+def _progress(request: Request, session: Session, principal: Principal, run_id: int, *, busy: bool):
     run = reconciliation.get_run(session=session, run_id=run_id)
     if run.status != RunStatus.PROCESSING:
         return redirect(request, f"/reconciliation/runs/{run_id}")

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.db import DbSession
 from app.openapi import AUTH_ERRORS, BAD_INPUT, Responses
-from app.routing import ApiRoute
 from app.security.deps import Admin
+from app.uow.routing import ApiRoute
 from app.webhooks import service
 from app.webhooks.enums import DeliveryStatus
 from app.webhooks.schemas import DeliveryOut, DeliveryPage, EndpointCreate, EndpointCreated, EndpointOut, EndpointUpdate

@@ -6,7 +6,7 @@ with actor, role, action, entity, before/after, reason and request id.
 
 from collections import Counter
 
-from app.audit.service import verify_chain
+from app.audit import chain
 from tests.cases.conftest import event_count, events
 
 
@@ -40,7 +40,7 @@ def test_a_full_review_writes_one_event_per_action_and_the_chain_verifies(desk, 
         "case.escalated": 1,
         "transaction.settled": 1,
     }
-    status = verify_chain(db)
+    status = chain.verify(db.connection())
     assert status.ok, status
     assert status.events == event_count(db)
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
-from app.audit.service import verify_chain
+from app.audit import chain
 from app.db import database
 from tests.cases.conftest import case_count, case_row, events, reviewer
 from tests.conftest import assert_no_server_errors, run_together
@@ -203,7 +203,7 @@ def test_two_analysts_deciding_the_same_unclaimed_case_at_once_one_wins_one_gets
         assert row["state"] == final
         decided = events(db, "case.approved", entity_id=case_id) + events(db, "case.rejected", entity_id=case_id)
         assert [e.actor for e in decided] == [winner.name]
-    assert verify_chain(db).ok
+    assert chain.verify(db.connection()).ok
 
 
 def test_many_analysts_approving_one_case_at_once_record_one_decision(http, users, desk, db):
@@ -270,7 +270,7 @@ def test_scores_and_decisions_racing_on_the_same_transactions_never_deadlock_or_
         # The transaction is flagged exactly when a case for it is still undecided.
         assert (status == "flagged") == (undecided == 1), (reference, status, undecided)
     assert case_count(db) >= len(references)
-    assert verify_chain(db).ok
+    assert chain.verify(db.connection()).ok
 
 
 def test_decision_that_times_out_waiting_for_the_audit_chain_is_503_not_500(http, users, desk, db):

@@ -1,6 +1,6 @@
 """Concurrent scores against a real uvicorn: one transaction never gets two open cases."""
 
-from app.audit.service import verify_chain
+from app.audit import chain
 from tests.cases.conftest import case_count, case_row, events, review_status
 from tests.conftest import assert_no_server_errors, run_together, tx_payload
 
@@ -32,7 +32,7 @@ def test_twenty_parallel_flagged_scores_open_exactly_one_case(http, users, db):
     assert len(events(db, "risk_score.posted", entity_id="race-1")) == WORKERS
     assert len(events(db, "case.opened")) == 1
     assert len(events(db, "transaction.review_status_changed", entity_id="race-1")) == 1
-    assert verify_chain(db).ok
+    assert chain.verify(db.connection()).ok
 
 
 def test_parallel_flagged_scores_on_different_transactions_open_one_case_each(http, users, db):

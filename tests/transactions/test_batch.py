@@ -118,7 +118,7 @@ def test_mixed_batch_reports_each_item_by_its_own_rules(client, agent_headers, b
         "new-2": Decimal("500"),
     }
     assert created_events_per_reference(db) == dict.fromkeys(stored, 1)
-    # Built as plain data (app/routing.py Shaped): byte for byte what the declared model writes.
+    # Built as plain data (app/uow/routing.py Shaped): byte for byte what the declared model writes.
     assert response.content == BatchResponse.model_validate_json(response.content).model_dump_json().encode()
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from app.audit import service as audit
+from app.audit import chain
 from app.audit.models import AuditEvent
 from app.transactions.models import Transaction
 from app.users.models import User
@@ -140,9 +140,7 @@ def test_audit_chain_stays_valid_after_concurrent_writes(http, agent, db):
         for n in range(WORKERS)
     ]
     assert_no_server_errors(run_together(calls))
-    from app.audit.service import verify_chain
-
-    status = verify_chain(db)
+    status = chain.verify(db.connection())
     assert status.ok, status
     assert audit_count(db, action="transaction.created") == 10
 
@@ -170,4 +168,4 @@ def test_concurrent_posts_of_several_callers_each_get_their_own_answer_row_and_e
                         .where(AuditEvent.action == "transaction.created")).all()
     assert sorted(events) == sorted((f"many-{n}", agents[n % 3].id, f"req-many-{n}")
                                     for n in range(45) if n % 3 != 2)
-    assert audit.verify_chain(db).ok
+    assert chain.verify(db.connection()).ok

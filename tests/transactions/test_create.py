@@ -75,7 +75,7 @@ def test_explicit_nulls_for_optional_fields_are_accepted(client, agent_headers):
 
 
 def test_create_replay_and_get_answer_exactly_what_the_declared_model_writes(client, agent_headers, analyst_headers):
-    # Built as plain data (app/routing.py Shaped), not as a TransactionOut: the bytes must be the model's.
+    # Built as plain data (app/uow/routing.py Shaped), not as a TransactionOut: the bytes must be the model's.
     payload = tx_payload("shape-1", amount="1.2", currency="BHD", metadata={"ratio": 0.25, "tags": ["a", None]})
     created = client.post("/transactions", json=payload, headers=agent_headers)
     replayed = client.post("/transactions", json=payload, headers=agent_headers)
