@@ -92,6 +92,8 @@ class RuleSummary(BaseModel):
     condition: str
     action: Action
     updated_at: datetime
+    hits_24h: int = Field(description="Hits (active and shadow) in the last 24 hours")
+    precision: float | None = Field(description="rejected ÷ (approved + rejected) among hit transactions")
 
 
 class HitOut(BaseModel):

@@ -15,10 +15,10 @@ from sqlalchemy.dialects.postgresql import insert
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import Conflict, DomainError, NotFound
-from app.rules import generation, language
+from app.rules import generation, language, stats
 from app.rules.enums import RuleMode
 from app.rules.models import Rule, RuleList, RuleVersion
-from app.rules.schemas import Action, RuleCreate, RuleOut, RuleSummary, RuleUpdate, VersionOut
+from app.rules.schemas import Action, Outcomes, RuleCreate, RuleOut, RuleSummary, RuleUpdate, VersionOut
 from app.uow.unit import AnySession, OrmSession
 from app.webhooks import outbox
 from app.webhooks.enums import EventType
@@ -215,14 +215,19 @@ def get(*, session: AnySession, rule_id: int) -> RuleOut:
 
 
 def list_all(*, session: AnySession) -> list[RuleSummary]:
-    """Every rule by name, with the condition and action of its running version (else its newest)."""
+    """Every rule by name, with what runs (else the newest version), its hits in the last 24 h and its precision."""
     shown = func.coalesce(R.running_version, R.latest_version)
     rows = session.execute(
         select(R.id, R.name, R.description, R.mode, R.latest_version, R.running_version, R.updated_at,
                V.condition, V.risk, V.reason)
         .join(RuleVersion.__table__, and_(V.rule_id == R.id, V.version == shown))
         .order_by(R.name)
-    )
+    ).all()
+    ids = [r.id for r in rows]
+    recent = stats.recent_hits_by_rule(session=session, rule_ids=ids)
+    outcomes = stats.outcomes_by_rule(session=session, rule_ids=ids)
     return [RuleSummary(id=r.id, name=r.name, description=r.description, mode=r.mode, version=r.latest_version,
                         running_version=r.running_version, condition=r.condition,
-                        action=Action(risk=r.risk, reason=r.reason), updated_at=r.updated_at) for r in rows]
+                        action=Action(risk=r.risk, reason=r.reason), updated_at=r.updated_at,
+                        hits_24h=recent.get(r.id, 0), precision=stats.precision(outcomes.get(r.id, Outcomes())))
+            for r in rows]

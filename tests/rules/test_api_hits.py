@@ -107,6 +107,11 @@ def test_stats_count_hits_errors_cases_and_the_decisions_on_hit_transactions(cli
         "precision": 0.5,
     }
     assert open_case
+    # The rules list carries the last 24 hours' hits and the precision, for every rule at once.
+    create_rule(client, admin_headers, name="Quiet rule")
+    listed = {r["name"]: r for r in client.get(RULES, headers=analyst_headers).json()}
+    assert (listed[rule["name"]]["hits_24h"], listed[rule["name"]]["precision"]) == (4, 0.5)
+    assert (listed["Quiet rule"]["hits_24h"], listed["Quiet rule"]["precision"]) == (0, None)
 
 
 def test_stats_of_a_rule_without_hits_have_no_precision(client, analyst_headers, rule):
