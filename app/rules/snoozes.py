@@ -25,7 +25,10 @@ def create(*, session: AnySession, actor: Actor, rule_id: int, data: SnoozeCreat
         raise rules.InvalidField("until", "must include a time zone, e.g. 2026-12-31T00:00:00Z")
     rules.require(session=session, rule_id=rule_id)
     now = session.execute(select(func.now())).scalar_one()
-    until = data.until.astimezone(UTC)
+    try:
+        until = data.until.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 (or 9999-12-31T23:59-12:00) has no UTC time
+        raise rules.InvalidField("until", f"must be in the future, at most {MAX_AHEAD.days} days ahead") from None
     if until <= now:
         raise rules.InvalidField("until", "must be in the future")
     if until > now + MAX_AHEAD:

@@ -155,6 +155,8 @@ def test_an_expired_snooze_is_listed_as_no_longer_active(client, analyst_headers
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"account_id": "a", "until": "2020-01-01T00:00:00Z", "reason": "r"}, "until"),
+    ({"account_id": "a", "until": "0001-01-01T00:00:00+01:00", "reason": "r"}, "until"),
+    ({"account_id": "a", "until": "9999-12-31T23:59:59-12:00", "reason": "r"}, "until"),
     ({"account_id": "a", "until": "in_days(91)", "reason": "r"}, "until"),
     ({"account_id": "a", "until": "2999-01-01T00:00:00", "reason": "r"}, "until"),
     ({"account_id": "a", "until": "tomorrow", "reason": "r"}, "until"),
