@@ -232,7 +232,10 @@ def test_bad_rules_are_refused_naming_the_field_and_nothing_is_stored(client, ad
 
 @pytest.mark.parametrize(("condition", "line", "column"), [
     ("tx.amount >", 1, None),
-    ("tx.amount > 5 &&\n  nosuch.field == 1", 2, None),
+    ("tx.amount > 5 &&\n  nosuch.field == 1", 2, 3),
+    ("nosuch_function(tx.amount)", 1, 1),
+    ('account_count("2400h") > 3', 1, None),
+    ('in_list(tx.counterparty, "blocked")', 1, None),
     ("x" * 4097, None, None),
 ])
 def test_a_condition_that_does_not_compile_names_condition_with_its_position(client, admin_headers, db, condition,
@@ -245,6 +248,8 @@ def test_a_condition_that_does_not_compile_names_condition_with_its_position(cli
     assert f"line {error['line']}, column {error['column']}" in error["msg"]
     if line is not None:
         assert error["line"] == line
+    if column is not None:
+        assert error["column"] == column
     assert rows(db, "SELECT count(*) FROM rules")[0][0] == 0
 
 
