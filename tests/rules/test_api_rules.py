@@ -298,3 +298,16 @@ def test_agents_may_not_touch_rules_and_analysts_only_read_them(client, admin_he
     assert client.get(RULES).status_code == 401
     assert [e.action for e in audit_events(db)] == ["rule.created"]
     assert client.get(f"{RULES}/{rid}", headers=admin_headers).json()["mode"] == "draft"
+
+
+def test_an_endpoint_subscribed_to_rule_published_gets_a_delivery_for_each_publish(client, admin_headers, db):
+    endpoint = client.post("/api/webhooks/endpoints", json={"url": "https://hooks.example.com/rules",
+                                                            "event_types": ["rule.published"]}, headers=admin_headers)
+    assert endpoint.status_code == 201, endpoint.text
+    rule = create_rule(client, admin_headers)
+    client.post(f"{RULES}/{rule['id']}/publish", json={"version": 1, "mode": "active"}, headers=admin_headers)
+    client.post(f"{RULES}/{rule['id']}/disable", headers=admin_headers)
+    deliveries = rows(db, "SELECT e.event_type, e.payload->>'mode' FROM webhook_deliveries d"
+                          " JOIN webhook_events e ON e.id = d.event_id WHERE d.endpoint_id = :id",
+                      id=endpoint.json()["id"])
+    assert [tuple(d) for d in deliveries] == [("rule.published", "active")]
