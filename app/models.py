@@ -6,6 +6,7 @@ from app.db import Base
 from app.idempotency.models import IdempotencyKey
 from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
 from app.risk.models import RiskScore
+from app.rules.models import Rule, RuleGeneration, RuleHit, RuleList, RuleListItem, RuleSnooze, RuleVersion
 from app.security.models import RevokedToken
 from app.settings.models import AmountRule, Setting
 from app.transactions.models import Transaction
@@ -16,6 +17,7 @@ __all__ = [
     "IdempotencyKey",
     "AmountRule", "AuditCheckpoint", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase",
     "RevokedToken", "RiskScore", "Setting",
+    "Rule", "RuleGeneration", "RuleHit", "RuleList", "RuleListItem", "RuleSnooze", "RuleVersion",
     "Transaction", "User",
     "BankEvent", "ReconciliationRowError", "ReconciliationRun", "ReconciliationUpload",
     "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WebhookWorker",

@@ -11,6 +11,7 @@ class EventType(StrEnum):
     CASE_OPENED = "case.opened"
     CASE_DECIDED = "case.decided"
     AUDIT_CHECKPOINT = "audit.checkpoint"  # a signed checkpoint of the audit chain (app/audit/flows.py)
+    RULE_PUBLISHED = "rule.published"  # a rule version now runs, or a rollback (app/rules/service.py)
 
 
 class DeliveryStatus(StrEnum):
