@@ -17,6 +17,7 @@ from app.errors import NotFound
 from app.uow.unit import OrmSession
 
 CC = CaseComment.__table__.c
+COMMENT_ROW = (CC.id, CC.case_id, CC.author, CC.body.label("text"), CC.created_at)
 
 
 def _require_case(session: Session, case_id: int) -> None:
@@ -24,16 +25,16 @@ def _require_case(session: Session, case_id: int) -> None:
         raise NotFound(f"case {case_id} not found")
 
 
-def add(*, session: OrmSession, actor: Actor, case_id: int, body: str) -> CommentOut:
+def add(*, session: OrmSession, actor: Actor, case_id: int, text: str) -> CommentOut:
     """Append a comment to the case (NotFound for an unknown case); audited as `case.commented`."""
     _require_case(session, case_id)
     row = session.execute(
-        insert(CaseComment.__table__).values(case_id=case_id, author_id=actor.id, author=actor.name, body=body)
-        .returning(CC.id, CC.case_id, CC.author, CC.body, CC.created_at)
+        insert(CaseComment.__table__).values(case_id=case_id, author_id=actor.id, author=actor.name, body=text)
+        .returning(*COMMENT_ROW)
     ).one()
     audit.record(
         session, actor=actor, action="case.commented", entity_type="case", entity_id=case_id,
-        after={"comment_id": row.id, "body": body},
+        after={"comment_id": row.id, "text": text},
     )
     return CommentOut(**row._asdict())
 
@@ -42,6 +43,6 @@ def list_for_case(*, session: Session, case_id: int) -> list[CommentOut]:
     """The case's comments, oldest first (NotFound for an unknown case)."""
     _require_case(session, case_id)
     rows = session.execute(
-        select(CC.id, CC.case_id, CC.author, CC.body, CC.created_at).where(CC.case_id == case_id).order_by(CC.id)
+        select(*COMMENT_ROW).where(CC.case_id == case_id).order_by(CC.id)
     )
     return [CommentOut(**row._asdict()) for row in rows]

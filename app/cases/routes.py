@@ -121,4 +121,4 @@ def list_comments(case_id: CaseId, principal: Reviewer, session: DbSession):
     responses={**NOT_FOUND, **AUTH_ERRORS, **BAD_INPUT},
 )
 def add_comment(case_id: CaseId, data: CommentCreate, principal: Reviewer, session: DbSession):
-    return comments.add(session=session, actor=principal.actor, case_id=case_id, body=data.body)
+    return comments.add(session=session, actor=principal.actor, case_id=case_id, text=data.text)

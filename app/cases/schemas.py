@@ -137,23 +137,23 @@ class CaseDetail(BaseModel):
 
 
 class CommentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"body": "Called the customer."}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Called the customer."}]})
 
-    body: Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=4000)]
+    text: Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=4000)]
 
-    @field_validator("body")
+    @field_validator("text")
     @classmethod
-    def _not_blank(cls, body: str) -> str:
-        if not body.strip():
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
             raise ValueError("a comment cannot be empty")
-        return body.strip()
+        return text.strip()
 
 
 class CommentOut(BaseModel):
     id: int
     case_id: int
     author: str
-    body: str
+    text: str
     created_at: datetime
 
 
