@@ -152,7 +152,8 @@ def test_a_score_arriving_after_the_page_opened_refuses_the_decision_and_shows_i
     page.get_by_label("Reason code").select_option("false_positive")
     page.get_by_role("button", name="Approve").click()
 
-    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"a new score 91 from fraud-v3 arrived at \d\d:\d\d UTC"))
+    arrived = re.compile(r"a new score 91 from fraud-v3 arrived at \d\d:\d\d UTC")
+    expect(page.get_by_role("alert")).to_contain_text(arrived)
     scores = page.locator("#scores-panel")
     expect(scores).to_have_class(re.compile("panel-changed"))
     expect(scores).to_contain_text("New since you opened this page")
