@@ -47,7 +47,8 @@ KNOWN_ACTIONS = (
     "auth.login", "auth.login_failed", "auth.login_throttled", "transaction.created", "transaction.settled",
     "transaction.failed", "transaction.review_status_changed", "risk_score.posted", "case.opened", "case.claimed",
     "case.claim_renewed", "case.released", "case.first_approval", "case.approved", "case.rejected",
-    "case.escalated", "user.created", "user.disabled", "user.enabled", "user.role_changed",
+    "case.escalated", "case.commented", "case.risk_raised", "case.flag_grouped",
+    "user.created", "user.disabled", "user.enabled", "user.role_changed",
     "user.password_reset", "setting.changed", "amount_rule.changed", "amount_rule.removed", "audit.exported",
 )
 
