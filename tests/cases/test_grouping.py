@@ -3,6 +3,7 @@
 import pytest
 
 from tests.cases.conftest import case_count, events, review_status, set_setting
+from tests.conftest import assert_no_server_errors, run_together
 
 
 @pytest.fixture
@@ -93,3 +94,42 @@ def test_admins_switch_it_through_the_settings_api_audited(desk, db, client, roo
     assert bad.status_code == 422 and "group_flags_by_account" in bad.text
     assert client.patch("/api/settings", json={"group_flags_by_account": True},
                         headers=alice.headers).status_code == 403
+
+
+def test_flags_on_one_account_at_once_end_in_one_case(http, desk, db, agent_headers, grouping_on):
+    references = [f"race-{n}" for n in range(6)]
+    for reference in references:
+        desk.transaction(reference, account_id="acct_race")
+    body = {"score": 85, "model": "fraud-gbm", "reasons": []}
+
+    responses = run_together([
+        (lambda r=r: http.post(f"/transactions/{r}/risk-scores", json=body, headers=agent_headers))
+        for r in references
+    ])
+
+    assert_no_server_errors(responses)
+    assert [r.status_code for r in responses] == [201] * 6
+    assert len({r.json()["case_id"] for r in responses}) == 1
+    assert case_count(db, kind="risk") == 1
+    assert {review_status(db, r) for r in references} == {"flagged"}
+
+
+def test_a_decision_and_a_joining_flag_at_once_never_fail_the_server(http, desk, db, alice, agent_headers,
+                                                                      grouping_on):
+    first = desk.flagged_case("a-1", 80, account_id="acct_g")
+    desk.transaction("a-2", account_id="acct_g")
+    desk.score("a-2", 85)  # a-2 is in the case; its next flag locks a-2, then the case
+    body = {"score": 95, "model": "fraud-gbm", "reasons": []}
+    decision = {"decision": "reject", "reason_code": "suspected_fraud", "note": "mule"}
+
+    responses = run_together([
+        lambda: http.post(f"/api/cases/{first}/decision", json=decision, headers=alice.headers),
+        lambda: http.post("/transactions/a-2/risk-scores", json=body, headers=agent_headers),
+    ])
+
+    assert_no_server_errors(responses)
+    assert [r.status_code for r in responses] == [200, 201]
+    # Either the flag joined the case before the rejection (which then covers a-2), or it came
+    # after and opened a case of its own.
+    joined = responses[1].json()["case_id"] == first
+    assert review_status(db, "a-2") == ("rejected" if joined else "flagged")
