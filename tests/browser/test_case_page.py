@@ -200,11 +200,24 @@ def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledg
     expect(page.locator(".timeline")).to_contain_text("alice resolved the case: bank error")
 
 
-def test_an_admin_turns_on_grouping_on_the_settings_screen(page: Page, users, db):
+@pytest.mark.parametrize("width", WIDTHS)
+def test_with_grouping_on_a_second_flag_is_listed_in_the_accounts_open_case(page: Page, users, db, width):
     users.create("admin", username="root")
+    at_width(page, width)
     login(page, "root")
     page.goto("/admin/settings")
     page.get_by_label("New flags on an account with an open case").select_option("on")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_text("Saved")).to_be_visible()
     expect(page.get_by_label("New flags on an account with an open case")).to_have_value("on")
+
+    case_id = flagged_case(db, "pay-first", score=80)
+    assert flagged_case(db, "pay-second", score=92, amount="75.00") == case_id
+    page.goto(f"/cases/{case_id}")
+    grouped = page.locator("#grouped-panel")
+    expect(grouped).to_contain_text("pay-second")
+    expect(grouped).to_contain_text("75.00 USD")
+    expect(page.locator("h1 .risk")).to_have_text("92")
+    expect(page.locator(".timeline")).to_contain_text("A flag on payment pay-second joined the case (score 92)")
+    shot(page, f"case-grouped-{width}")
+    assert_no_sideways_scroll(page)
