@@ -1,8 +1,9 @@
 """What the reviewer saw: the case's decision context as a token, and what changed since.
 
-The case page and `GET /api/cases/{id}` carry a token such as `score:42;tx:pending;grouped:0`
-(the newest score over the case's transactions, the transaction's status, how many flags
-joined the case). A decision sends it back as `seen`; if anything a reviewer decides on
+The case page and `GET /api/cases/{id}` carry a token such as
+`score:42;tx:pending;grouped:0;bank:0` (the newest score over the case's transactions, the
+transaction's status, how many flags joined the case, the newest bank event of a
+reconciliation case). A decision sends it back as `seen`; if anything a reviewer decides on
 has moved since, the decision is refused with a 409 that says what ("a new score 91 from
 fraud-v3 arrived at 14:02 UTC"), and the screen shows the changed panel in place.
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.cases.models import CaseTransaction, ReviewCase
 from app.errors import Conflict
+from app.reconciliation.models import BankEvent
 from app.risk.models import RiskScore
 from app.transactions.models import Transaction
 
@@ -105,10 +107,26 @@ def _explain_grouped(session: Session, case: CaseRef, seen: str, now: str) -> st
             else f"{added} flags on other payments of the account joined this case")
 
 
+def _latest_bank_event(session: Session, case: CaseRef) -> str:
+    latest = session.execute(select(func.max(BankEvent.id)).where(BankEvent.case_id == case.case_id)).scalar()
+    return str(latest or 0)
+
+
+def _explain_bank_event(session: Session, case: CaseRef, seen: str, now: str) -> str:
+    event = session.execute(
+        select(BankEvent.bank_reference, BankEvent.outcome, BankEvent.created_at).where(BankEvent.id == int(now))
+    ).one_or_none()
+    if event is None:
+        return "the bank events changed"
+    kind = event.outcome.replace("_", " ")
+    return f"a new bank event {event.bank_reference} ({kind}) arrived at {_when(event.created_at)}"
+
+
 PARTS: list[Part] = [
     Part("score", "scores", _latest_score, _explain_scores),
     Part("tx", "transaction", _transaction_status, _explain_status),
     Part("grouped", "grouped", _grouped_count, _explain_grouped),
+    Part("bank", "bank", _latest_bank_event, _explain_bank_event),
 ]
 
 
@@ -118,7 +136,7 @@ def _ref(session: Session, case_id: int) -> CaseRef:
 
 
 def token(*, session: Session, case_id: int) -> str:
-    """The case's context token now, e.g. `score:42;tx:pending;grouped:0`."""
+    """The case's context token now, e.g. `score:42;tx:pending;grouped:0;bank:0`."""
     case = _ref(session, case_id)
     return ";".join(f"{part.name}:{part.read(session, case)}" for part in PARTS)
 

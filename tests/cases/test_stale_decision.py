@@ -89,3 +89,21 @@ def test_the_timeline_speaks_in_sentences(desk, alice, case_id):
     assert summaries[0].startswith("Payment ref-1 of 125.50 USD created by ")
     assert any(s.startswith("alice claimed the case, lease until ") and s.endswith(" UTC") for s in summaries)
     assert any(s.startswith("Case opened at risk 80: score 80") for s in summaries)
+
+
+def bank_event(desk, bank_reference: str, amount: str) -> dict:
+    response = desk.client.post("/reconciliation/bank-events", headers=desk.agent, json={"events": [{
+        "bank_reference": bank_reference, "reference": "ref-r", "amount": amount, "currency": "USD",
+        "status": "booked", "booked_at": "2026-12-01T09:30:00Z"}]})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_new_bank_event_on_a_reconciliation_case_is_named(desk, alice):
+    desk.transaction("ref-r", amount="100.00")
+    case_id = bank_event(desk, "BNK-1", "100.50")["mismatches"][0]["case_id"]
+    seen = desk.detail(case_id, alice)["seen"]
+    assert bank_event(desk, "BNK-2", "99.00")["mismatches"][0]["case_id"] == case_id
+
+    assert_conflict(desk.decide(case_id, alice, "approve", "bank_error", seen=seen),
+                    "a new bank event BNK-2 (duplicate bank event) arrived at")
