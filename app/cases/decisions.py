@@ -183,6 +183,7 @@ def _grouped(session: Session, case_id: int) -> list[Transaction]:
     return list(session.scalars(
         select(Transaction).join(CaseTransaction, CaseTransaction.transaction_id == Transaction.id)
         .where(CaseTransaction.case_id == case_id).order_by(Transaction.id)
+        .execution_options(populate_existing=True)
     ))
 
 
