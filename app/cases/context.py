@@ -1,15 +1,15 @@
 """What the reviewer saw: the case's decision context as a token, and what changed since.
 
 The case page and `GET /api/cases/{id}` carry a token such as
-`score:42;tx:pending;grouped:0;bank:0` (the newest score over the case's transactions, the
+`score:42;tx:pending;grouped:0;bank:0;rules:0` (the newest score over the case's transactions, the
 transaction's status, how many flags joined the case, the newest bank event of a
-reconciliation case). A decision sends it back as `seen`; if anything a reviewer decides on
+reconciliation case, the newest rule hit). A decision sends it back as `seen`; if anything a reviewer decides on
 has moved since, the decision is refused with a 409 that says what ("a new score 91 from
 fraud-v3 arrived at 14:02 UTC"), and the screen shows the changed panel in place.
 
 Each part is one `Part` in PARTS: a name, its current value, and a sentence for a change.
-A new kind of context (rule hits, once their table exists) is one more Part appended here;
-tokens a page carried before it existed then count as having seen nothing of it.
+A new kind of context is one more Part appended here; tokens a page carried before it
+existed then count as having seen nothing of it.
 """
 
 from collections.abc import Callable
@@ -22,6 +22,7 @@ from app.cases.models import CaseTransaction, ReviewCase
 from app.errors import Conflict
 from app.reconciliation.models import BankEvent
 from app.risk.models import RiskScore
+from app.rules.models import Rule, RuleHit
 from app.transactions.models import Transaction
 
 
@@ -122,11 +123,35 @@ def _explain_bank_event(session: Session, case: CaseRef, seen: str, now: str) ->
     return f"a new bank event {event.bank_reference} ({kind}) arrived at {_when(event.created_at)}"
 
 
+def _latest_rule_hit(session: Session, case: CaseRef) -> str:
+    latest = session.execute(
+        select(func.max(RuleHit.id)).where(RuleHit.transaction_id.in_(_transaction_ids(case)))
+    ).scalar()
+    return str(latest or 0)
+
+
+def _explain_rule_hits(session: Session, case: CaseRef, seen: str, now: str) -> str:
+    after = int(seen) if seen.isdigit() else 0
+    new = session.execute(
+        select(Rule.name, RuleHit.version, RuleHit.outcome, RuleHit.created_at, func.count().over().label("n"))
+        .join(Rule, Rule.id == RuleHit.rule_id)
+        .where(RuleHit.transaction_id.in_(_transaction_ids(case)), RuleHit.id > after)
+        .order_by(RuleHit.id.desc()).limit(1)
+    ).one_or_none()
+    if new is None:
+        return "the rule hits changed"
+    what = "failed on" if new.outcome == "error" else "matched"
+    if new.n == 1:
+        return f"rule {new.name} (v{new.version}) {what} the payment at {_when(new.created_at)}"
+    return f"{new.n} new rule hits arrived, the latest {new.name} (v{new.version}) at {_when(new.created_at)}"
+
+
 PARTS: list[Part] = [
     Part("score", "scores", _latest_score, _explain_scores),
     Part("tx", "transaction", _transaction_status, _explain_status),
     Part("grouped", "grouped", _grouped_count, _explain_grouped),
     Part("bank", "bank", _latest_bank_event, _explain_bank_event),
+    Part("rules", "scores", _latest_rule_hit, _explain_rule_hits),
 ]
 
 
@@ -136,7 +161,7 @@ def _ref(session: Session, case_id: int) -> CaseRef:
 
 
 def token(*, session: Session, case_id: int) -> str:
-    """The case's context token now, e.g. `score:42;tx:pending;grouped:0;bank:0`."""
+    """The case's context token now, e.g. `score:42;tx:pending;grouped:0;bank:0;rules:0`."""
     case = _ref(session, case_id)
     return ";".join(f"{part.name}:{part.read(session, case)}" for part in PARTS)
 

@@ -14,7 +14,7 @@ from app.reconciliation import service as reconciliation
 from app.reconciliation.schemas import BankEventIn
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
-from app.transactions import service as transactions
+from app.transactions import flows as transactions
 from app.transactions.schemas import TransactionCreate
 from tests.browser.conftest import login
 from tests.browser.test_review import case_state, flagged_case
