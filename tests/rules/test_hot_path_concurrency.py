@@ -27,10 +27,9 @@ def test_creates_and_scores_racing_a_publish_each_run_one_whole_version(http, ad
                                              headers=admin_headers)]
         calls += [lambda ref=f"r{round_no}-{n}": http.post("/transactions", json=tx_payload(ref, amount="500.00"),
                                                            headers=agent_headers) for n in range(10)]
-        calls += [lambda n=n, s=20 + round_no: http.post(f"/transactions/pre-{n}/risk-scores", headers=agent_headers,
-                                                         json={"score": s, "model": "m",
-                                                               "reasons": [{"code": "c", "description": "d"}]})
-                  for n in range(8)]
+        score = {"score": 20 + round_no, "model": "m", "reasons": [{"code": "c", "description": "d"}]}
+        calls += [lambda n=n, body=score: http.post(f"/transactions/pre-{n}/risk-scores", headers=agent_headers,
+                                                    json=body) for n in range(8)]
         responses = run_together(calls)
         assert_no_server_errors(responses)
         assert [r.status_code for r in responses] == [200] + [200] * 10 + [201] * 8
