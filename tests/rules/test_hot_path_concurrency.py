@@ -4,6 +4,8 @@ Each request runs the rule set of the generation it read: the old version or the
 never a mix, and never a 5xx. Nothing here measures time.
 """
 
+from functools import partial
+
 from tests.conftest import assert_no_server_errors, run_together, tx_payload
 from tests.rules.test_api_rules import RULES, rows
 
@@ -23,13 +25,13 @@ def test_creates_and_scores_racing_a_publish_each_run_one_whole_version(http, ad
 
     for round_no in range(3):
         version = 2 if round_no % 2 == 0 else 1
-        calls = [lambda v=version: http.post(f"{RULES}/{rule_id}/publish", json={"version": v, "mode": "active"},
-                                             headers=admin_headers)]
-        calls += [lambda ref=f"r{round_no}-{n}": http.post("/transactions", json=tx_payload(ref, amount="500.00"),
-                                                           headers=agent_headers) for n in range(10)]
         score = {"score": 20 + round_no, "model": "m", "reasons": [{"code": "c", "description": "d"}]}
-        calls += [lambda n=n, body=score: http.post(f"/transactions/pre-{n}/risk-scores", headers=agent_headers,
-                                                    json=body) for n in range(8)]
+        calls = [partial(http.post, f"{RULES}/{rule_id}/publish", json={"version": version, "mode": "active"},
+                         headers=admin_headers)]
+        calls += [partial(http.post, "/transactions", json=tx_payload(f"r{round_no}-{n}", amount="500.00"),
+                          headers=agent_headers) for n in range(10)]
+        calls += [partial(http.post, f"/transactions/pre-{n}/risk-scores", json=score, headers=agent_headers)
+                  for n in range(8)]
         responses = run_together(calls)
         assert_no_server_errors(responses)
         assert [r.status_code for r in responses] == [200] + [200] * 10 + [201] * 8
