@@ -18,6 +18,8 @@ from app.observability import RequestContextMiddleware, configure_logging
 from app.ops.routes import router as ops_router
 from app.reconciliation.routes import router as reconciliation_router
 from app.risk.routes import router as risk_router
+from app.rules.list_routes import router as rule_lists_router
+from app.rules.routes import router as rules_router
 from app.settings.routes import router as settings_router
 from app.transactions.routes import router as transactions_router
 from app.users.routes import router as users_router
@@ -69,6 +71,8 @@ def create_app() -> FastAPI:
     app.include_router(cases_router)
     app.include_router(reconciliation_router)
     app.include_router(webhooks_router)
+    app.include_router(rules_router)
+    app.include_router(rule_lists_router)
     install_not_found_page(app)
     app.include_router(web_auth_router)
     app.include_router(web_queue_router)

@@ -49,6 +49,8 @@ KNOWN_ACTIONS = (
     "case.claim_renewed", "case.released", "case.first_approval", "case.approved", "case.rejected",
     "case.escalated", "user.created", "user.disabled", "user.enabled", "user.role_changed",
     "user.password_reset", "setting.changed", "amount_rule.changed", "amount_rule.removed", "audit.exported",
+    "rule.created", "rule.updated", "rule.published", "rule.rolled_back", "rule.disabled", "rule.snoozed",
+    "list.replaced", "list.items_added", "list.item_removed",
 )
 
 
