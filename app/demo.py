@@ -10,6 +10,7 @@ from app.cases import claims, decisions
 from app.cases.schemas import DecisionRequest
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
+from app.rules.demo import seed_rules
 from app.transactions import service as transactions
 from app.transactions.schemas import SettlementRequest, TransactionCreate
 from app.uow.unit import OrmSession
@@ -48,6 +49,7 @@ def seed_if_empty(session: OrmSession) -> bool:
                for name, role, password in DEMO_USERS}
     agent = demo_users["agent"]
     actor = Actor(name=agent.username, id=agent.id, role=agent.role)
+    seed_rules(session, Actor(name="admin", id=demo_users["admin"].id, role="admin"))  # before the payments
     rng = random.Random(7)
     items = []
     for n in range(1, 241):
