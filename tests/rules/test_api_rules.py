@@ -232,7 +232,10 @@ def test_bad_rules_are_refused_naming_the_field_and_nothing_is_stored(client, ad
 
 @pytest.mark.parametrize(("condition", "line", "column"), [
     ("tx.amount >", 1, None),
-    ("tx.amount > 5 &&\n  nosuch.field == 1", 2, None),
+    ("tx.amount > 5 &&\n  nosuch.field == 1", 2, 3),
+    ("nosuch_function(tx.amount)", 1, 1),
+    ('account_count("2400h") > 3', 1, None),
+    ('in_list(tx.counterparty, "blocked")', 1, None),
     ("x" * 4097, None, None),
 ])
 def test_a_condition_that_does_not_compile_names_condition_with_its_position(client, admin_headers, db, condition,
@@ -245,6 +248,8 @@ def test_a_condition_that_does_not_compile_names_condition_with_its_position(cli
     assert f"line {error['line']}, column {error['column']}" in error["msg"]
     if line is not None:
         assert error["line"] == line
+    if column is not None:
+        assert error["column"] == column
     assert rows(db, "SELECT count(*) FROM rules")[0][0] == 0
 
 
@@ -293,3 +298,16 @@ def test_agents_may_not_touch_rules_and_analysts_only_read_them(client, admin_he
     assert client.get(RULES).status_code == 401
     assert [e.action for e in audit_events(db)] == ["rule.created"]
     assert client.get(f"{RULES}/{rid}", headers=admin_headers).json()["mode"] == "draft"
+
+
+def test_an_endpoint_subscribed_to_rule_published_gets_a_delivery_for_each_publish(client, admin_headers, db):
+    endpoint = client.post("/api/webhooks/endpoints", json={"url": "https://hooks.example.com/rules",
+                                                            "event_types": ["rule.published"]}, headers=admin_headers)
+    assert endpoint.status_code == 201, endpoint.text
+    rule = create_rule(client, admin_headers)
+    client.post(f"{RULES}/{rule['id']}/publish", json={"version": 1, "mode": "active"}, headers=admin_headers)
+    client.post(f"{RULES}/{rule['id']}/disable", headers=admin_headers)
+    deliveries = rows(db, "SELECT e.event_type, e.payload->>'mode' FROM webhook_deliveries d"
+                          " JOIN webhook_events e ON e.id = d.event_id WHERE d.endpoint_id = :id",
+                      id=endpoint.json()["id"])
+    assert [tuple(d) for d in deliveries] == [("rule.published", "active")]
