@@ -60,13 +60,24 @@ def _act(request: Request, session: OrmSession, principal: Principal, change: Ca
         return _page(request, session, principal, **outcome)
     if outcome["status_code"] == 404:  # changed meanwhile (a value removed twice): shown in place, as a conflict
         outcome["status_code"] = 409
-    errors = outcome.pop("field_errors", {})
-    message = "; ".join(f"{v}" for v in errors.values()) or outcome["error"]
+    errors = {_label(k): v for k, v in outcome.pop("field_errors", {}).items()}
+    if errors:
+        outcome["error"] = "Not saved. " + " ".join(f"{k}: {v.rstrip('.')}." for k, v in errors.items())
+    message = "; ".join(f"{k}: {v}" for k, v in errors.items()) or outcome["error"]
     if error_key == "new":
-        shaped = {("items" if k.startswith("items") else "name" if k == "body" else k): v for k, v in errors.items()}
+        shaped = {"name" if k == "List name" else "items": v if k == "List name" else f"{k}: {v}"
+                  for k, v in errors.items()}
         return _page(request, session, principal, errors=shaped or {"name": message}, new=form, **outcome)
     return _page(request, session, principal, errors={error_key: message}, forms={error_key: form.get("items", "")},
                  **outcome)
+
+
+def _label(field: str) -> str:
+    """A refused field as the form names it: items.2 → "Items, line 3"."""
+    if field.startswith("items."):
+        index = field.split(".", 1)[1]
+        return f"Items, line {int(index) + 1}" if index.isdigit() else "Items"
+    return {"items": "Items", "description": "Description"}.get(field, "List name")
 
 
 def _confirm(request: Request, session: OrmSession, principal: Principal, *, title: str, text: str, button: str,

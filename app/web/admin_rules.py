@@ -89,7 +89,8 @@ def condition_check(session: OrmSession, condition: str) -> dict[str, Any] | Non
 def _list_page(request: Request, session: OrmSession, principal: Principal, *, status_code: int = 200, **context):
     rows = [{"id": rule.id, "name": rule.name, "description": rule.description, "mode": rule.mode,
              "running_version": rule.running_version, "latest_version": rule.version, "hits_24h": rule.hits_24h,
-             "precision_text": percent(rule.precision)} for rule in service.list_all(session=session)]
+             "condition": rule.condition, "precision_text": percent(rule.precision)}
+            for rule in service.list_all(session=session)]
     return render(request, "admin/rules/index.html", {
         "rows": rows, "can_edit": can_edit(principal), "active_nav": "rules", "form": {}, "field_errors": {},
         **context}, principal=principal, status_code=status_code)

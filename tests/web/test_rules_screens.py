@@ -150,4 +150,5 @@ def test_lists_are_created_then_replaced_added_to_and_trimmed_after_a_confirmati
     bad = post(client, "/admin/lists", "/admin/lists", {"name": "Not OK!", "items": "x"})
     assert bad.status_code == 422 and "List name: use 1–64 lowercase letters" in bad.text
     long_value = post(client, "/admin/lists", "/admin/lists/blocked/items", {"items": "x" * 300, "confirm": "yes"})
-    assert long_value.status_code == 422 and "Items: " in long_value.text
+    assert long_value.status_code == 422 and "Items, line 1: " in long_value.text
+
