@@ -11,6 +11,7 @@ from app.cases.schemas import DecisionRequest
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
 from app.rules.demo import seed_rules
+from app.transactions import flows
 from app.transactions import service as transactions
 from app.transactions.schemas import SettlementRequest, TransactionCreate
 from app.uow.unit import OrmSession
@@ -63,7 +64,7 @@ def seed_if_empty(session: OrmSession) -> bool:
             counterparty=rng.choice(MERCHANTS), description=f"Demo payment {n}",
             metadata={"channel": rng.choice(["card", "sepa", "wire", "ach"])},
         ))
-    transactions.create_many(session=session, items=[transactions.NewTransaction(item, actor) for item in items])
+    flows.create_many(session=session, items=[transactions.NewTransaction(item, actor) for item in items])
     flagged = set()
     for item in items:
         score = rng.randint(*rng.choice(SCORE_BANDS))

@@ -5,7 +5,7 @@ engine, write as fast as they can in alternating rounds of two scenarios:
 
 - floor: bench/floor_app.py's `INSERT … ON CONFLICT DO NOTHING RETURNING`, one per transaction;
 - full:  what POST /transactions sends, by the app's own code: the token check
-  (`verify_principal`), `transactions.service.create` (INSERT … RETURNING and the queued
+  (`verify_principal`), `transactions.flows.create` (INSERT … RETURNING and the queued
   audit event) and the CoreSession's commit (`riskdesk_append_audit(…); COMMIT`).
 
 For each it prints transactions per second, the CPU of every PostgreSQL process per
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         from app.config import get_settings
         from app.db import build_engine
         from app.security.deps import PrincipalClaims, verify_principal
-        from app.transactions import service
+        from app.transactions import flows
         from app.transactions.schemas import TransactionCreate
         from app.uow.unit import CoreSession, RequestContext
 
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                 claims = PrincipalClaims(user_id=user_id, role="agent", token_version=version,
                                          claimed_username=harness.AGENT)
                 actor = verify_principal(session, claims).actor
-                outcome = service.create(session=session, actor=actor,
+                outcome = flows.create(session=session, actor=actor,
                                          data=TransactionCreate.model_validate(payload(reference)))
                 assert outcome.created
                 session.commit()

@@ -22,11 +22,12 @@ from app.cases.queries import UNDECIDED, C
 from app.transactions import service as transactions
 from app.transactions.enums import ReviewStatus
 from app.transactions.models import Transaction
-from app.uow.unit import OrmSession
+from app.uow.unit import AnySession, OrmSession
 from app.webhooks import outbox as webhooks
 
 # Literal, not an expanding IN: the partial index predicate of uq_review_cases_one_undecided, in an executemany.
 UNDECIDED_PREDICATE = text(UNDECIDED_SQL)
+TX = Transaction.__table__.c
 
 
 def open_for_transaction(*, session: OrmSession, actor: Actor, tx: Transaction, risk: int, reason: str) -> int:
@@ -131,3 +132,57 @@ def _announce_mismatch_cases(session: OrmSession, actor: Actor, opened: list[tup
                          "bank_reference": mismatch.bank_reference, "reference": mismatch.reference})
         for case_id, mismatch in opened
     ])
+
+
+@dataclass(frozen=True)
+class NewTransactionCase:
+    """A case for a transaction created in this unit of work (a rule flagged it as it arrived)."""
+
+    transaction_id: int
+    reference: str
+    amount: Decimal
+    currency: str
+    actor: Actor
+    risk: int
+    reason: str
+
+
+def open_for_new_transactions(*, session: AnySession, cases: Sequence[NewTransactionCase]) -> dict[int, int]:
+    """Open the cases and flag their transactions, set-wise; transaction id → case id.
+
+    Works on either session kind (a commit group's Core session included). The transactions are
+    new, so no case waits for them yet; the partial unique index still has the last word.
+    """
+    if not cases:
+        return {}
+    statement = pg_insert(ReviewCase.__table__).on_conflict_do_nothing(
+        index_elements=["transaction_id", "kind"], index_where=UNDECIDED_PREDICATE
+    ).returning(C.id, C.transaction_id)
+    opened = {row.transaction_id: row.id for row in session.execute(statement, [
+        {"kind": CaseKind.RISK, "transaction_id": case.transaction_id, "risk": case.risk, "amount": case.amount,
+         "currency": case.currency, "reason": case.reason} for case in cases
+    ])}
+    session.execute(
+        update(Transaction.__table__)
+        .where(TX.id.in_(list(opened)), TX.review_status != ReviewStatus.FLAGGED)
+        .values(review_status=ReviewStatus.FLAGGED, updated_at=func.now())
+    )
+    announced = [case for case in cases if case.transaction_id in opened]
+    for case in announced:
+        case_id = opened[case.transaction_id]
+        audit.record(
+            session, actor=case.actor, action="case.opened", entity_type="case", entity_id=case_id,
+            after={"state": CaseState.OPEN, "kind": CaseKind.RISK, "risk": case.risk, "transaction": case.reference},
+            reason=case.reason,
+        )
+        audit.record(
+            session, actor=case.actor, action="transaction.review_status_changed", entity_type="transaction",
+            entity_id=case.reference, before={"review_status": ReviewStatus.CLEAR},
+            after={"review_status": ReviewStatus.FLAGGED}, reason=f"case {case_id} opened",
+        )
+    webhooks.enqueue_many(session, [
+        ("case.opened", {"case_id": opened[case.transaction_id], "kind": CaseKind.RISK, "risk": case.risk,
+                         "reference": case.reference, "reason": case.reason})
+        for case in announced
+    ])
+    return opened

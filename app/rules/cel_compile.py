@@ -67,6 +67,7 @@ class Compiler:
         self.windows: set[timedelta] = set()
         self.lists: set[str] = set()
         self.uses_score = False
+        self.uses_event = False
 
     def text(self, node: Tree) -> str:
         meta = node.meta
@@ -172,6 +173,7 @@ class Compiler:
     def c_ident(self, node: Tree) -> Fn:
         name = str(node.children[0])
         if name == "event":
+            self.uses_event = True
             return lambda run: run.env.event
         if name == "tx":
             return lambda run: run.env.tx

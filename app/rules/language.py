@@ -88,6 +88,7 @@ class Program:
     windows: frozenset[timedelta]
     lists: frozenset[str]
     uses_score: bool
+    uses_event: bool
     _fn: Fn = field(repr=False, compare=False)
 
     def evaluate(self, env: Env) -> Outcome:
@@ -160,4 +161,4 @@ def compile_condition(text: str) -> Program:
     except RecursionError:
         raise ConditionError(f"condition nested too deeply (more than {MAX_DEPTH} levels)") from None
     return Program(source=text, windows=frozenset(compiler.windows), lists=frozenset(compiler.lists),
-                   uses_score=compiler.uses_score, _fn=fn)
+                   uses_score=compiler.uses_score, uses_event=compiler.uses_event, _fn=fn)

@@ -7,7 +7,7 @@ leads, and while its transaction runs, later requests wait for the next one; whe
 the first waiter leads a transaction for everything that arrived meanwhile. A request that
 finds no transaction running goes at once, alone, so nothing waits on a timer.
 
-A group's transaction is a batch insert (`service.create_many`): each request gets its own
+A group's transaction is a batch insert (`flows.create_many`, rules included): each request gets its own
 row, its own audit event (its own actor, request id and client address) and its own answer
 (created, replayed or 409), as if the requests had come one after another. The caller's
 token check (`verify_principal`) for each member rides in the same transaction, so a write
@@ -31,7 +31,7 @@ from app.db import database
 from app.errors import Conflict, is_unavailable
 from app.observability import registry
 from app.security.deps import PrincipalClaims, verify_principal
-from app.transactions import service
+from app.transactions import flows, service
 from app.transactions.schemas import TransactionCreate
 from app.uow.unit import RequestContext
 
@@ -134,7 +134,7 @@ def _run(group: Sequence[_Member]) -> bool:
     try:
         # Each member's token is checked in this transaction (again on a second try).
         principals = [verify_principal(unit.session, member.claims) for member in group]
-        outcomes = service.create_many(session=unit.session, items=[
+        outcomes = flows.create_many(session=unit.session, items=[
             service.NewTransaction(member.data, principal.actor, member.context)
             for member, principal in zip(group, principals, strict=True)
         ])

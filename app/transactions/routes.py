@@ -9,7 +9,7 @@ from app.errors import Conflict, field_errors
 from app.fields import Identifier64
 from app.openapi import AUTH_ERRORS, BAD_INPUT
 from app.security.deps import AnyUser, PrincipalClaims, TransactionWriter
-from app.transactions import service
+from app.transactions import flows, service
 from app.transactions.enums import ReviewStatus, TransactionStatus
 from app.transactions.group import groups
 from app.transactions.schemas import (
@@ -29,7 +29,7 @@ def create_transaction(data: TransactionCreate, response: Response, principal: T
     if isinstance(principal, PrincipalClaims):  # not yet checked: the group checks it in its transaction
         outcome = groups.create(data, principal, session.info["context"])
     else:  # with an Idempotency-Key, in the request's own transaction
-        outcome = service.create(session=session, actor=principal.actor, data=data)
+        outcome = flows.create(session=session, actor=principal.actor, data=data)
     if not outcome.created:
         response.headers["Idempotent-Replayed"] = "true"
     return Shaped(service.as_plain(outcome.transaction))
@@ -71,7 +71,7 @@ def create_batch(payload: BatchRequest, principal: TransactionWriter, session: C
             results[index] = _batch_item(index, reference if isinstance(reference, str) else None, 422,
                                          error={"detail": field_errors(exc.errors())})
     actor = principal.actor
-    outcomes = service.create_many(session=session, items=[service.NewTransaction(data, actor) for _, data in valid])
+    outcomes = flows.create_many(session=session, items=[service.NewTransaction(data, actor) for _, data in valid])
     for (index, data), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, Conflict):
             results[index] = _batch_item(index, data.reference, 409, error={"detail": outcome.detail})

@@ -6,7 +6,7 @@ losers read the winner's row and compare payloads (identical → replay, else 40
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -53,6 +53,8 @@ INSERT_MANY_IF_NEW = text(
     f"WITH ORDINALITY AS r({_BATCH_NAMES}, n) "
     "ORDER BY n ON CONFLICT (reference) DO NOTHING RETURNING "
     + ", ".join("metadata AS metadata_" if c.key == "metadata" else c.key for c in _COLUMNS)
+    # The rule generation rides along, so the rules' cache needs no query to know it is current.
+    + ", (SELECT generation FROM rule_generation WHERE id = 1) AS rules_generation"
 )
 READ_BY_REFERENCE = select(*READ_COLUMNS).where(_COLUMNS.reference == bindparam("reference"))
 BY_REFERENCE_FOR_UPDATE = select(Transaction).where(Transaction.reference == bindparam("reference")).with_for_update()
@@ -61,7 +63,8 @@ COMPARED_FIELDS = ("account_id", "amount", "currency", "counterparty", "descript
 
 @dataclass(frozen=True)
 class CreateOutcome:
-    transaction: Transaction | Row  # a fresh insert's returned row, or the stored object
+    # a fresh insert's returned row (its columns as a mapping once a rule flagged it), or the stored object
+    transaction: Transaction | Row | Mapping[str, Any]
     created: bool
 
 
@@ -73,14 +76,14 @@ _ROW_FIELDS = tuple("metadata_" if name == "metadata" else name for name in _PLA
 _FROM_ROW = itemgetter(*_ROW_FIELDS)
 
 
-def as_plain(tx: Transaction | Row) -> dict[str, Any]:
+def as_plain(tx: Transaction | Row | Mapping[str, Any]) -> dict[str, Any]:
     """The transaction as plain data in TransactionOut's shape and field order.
 
     A row without a risk_score column (a fresh insert) has no score yet. A batch answers with
     a thousand of these, so a row's columns are read in one call.
     """
-    if isinstance(tx, Row):
-        columns = tx._mapping
+    if isinstance(tx, Row | Mapping):
+        columns = tx._mapping if isinstance(tx, Row) else tx
         plain = dict(zip(_PLAIN_FIELDS, _FROM_ROW(columns)))
         plain["risk_score"] = columns.get("risk_score")
     else:
@@ -90,7 +93,7 @@ def as_plain(tx: Transaction | Row) -> dict[str, Any]:
     return plain
 
 
-def to_out(tx: Transaction | Row) -> TransactionOut:
+def to_out(tx: Transaction | Row | Mapping[str, Any]) -> TransactionOut:
     return TransactionOut(**as_plain(tx))
 
 
@@ -168,16 +171,9 @@ class NewTransaction:
     context: RequestContext | None = None
 
 
-def create(*, session: AnySession, actor: Actor, data: TransactionCreate) -> CreateOutcome:
-    """The new transaction, or the original one for an identical replay; Conflict otherwise."""
-    (outcome,) = create_many(session=session, items=[NewTransaction(data, actor)])
-    if isinstance(outcome, Conflict):
-        raise outcome
-    return outcome
-
-
 def create_many(*, session: AnySession, items: Sequence[NewTransaction]) -> list[CreateOutcome | Conflict]:
-    """Create them in one statement; results in input order (replays and conflicts included).
+    """Insert them in one statement; results in input order (replays and conflicts included).
+    Callers go through app/transactions/flows.py, which runs the rules on what was inserted.
 
     A later item with the reference of an earlier one is its replay or conflict, as if posted after it.
     """

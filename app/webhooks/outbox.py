@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, text
-from sqlalchemy.orm import Session
 
+from app.uow.unit import AnySession
 from app.webhooks.models import WebhookEvent
 
 INSERT_EVENTS = insert(WebhookEvent).returning(WebhookEvent.id)
@@ -30,7 +30,7 @@ def new_message_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def enqueue_many(session: Session, events: Sequence[tuple[str, dict[str, Any]]]) -> list[int]:
+def enqueue_many(session: AnySession, events: Sequence[tuple[str, dict[str, Any]]]) -> list[int]:
     """Write (event_type, payload) events to the outbox and fan them out; returns the event ids."""
     if not events:
         return []
@@ -42,6 +42,6 @@ def enqueue_many(session: Session, events: Sequence[tuple[str, dict[str, Any]]])
     return ids
 
 
-def enqueue(session: Session, event_type: str, payload: dict[str, Any]) -> int:
+def enqueue(session: AnySession, event_type: str, payload: dict[str, Any]) -> int:
     """Write one event to the outbox (and a delivery per subscribed endpoint); returns its id."""
     return enqueue_many(session, [(event_type, payload)])[0]

@@ -10,7 +10,7 @@ from app.cases import claims
 from app.cases.models import ReviewCase
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
-from app.transactions import service as transactions
+from app.transactions import flows as transactions
 from app.transactions.schemas import TransactionCreate
 from tests.browser.conftest import login
 
