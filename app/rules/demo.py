@@ -14,7 +14,7 @@ from app.rules.schemas import Action, RuleCreate
 from app.uow.unit import OrmSession
 
 BLOCKED_COUNTERPARTIES = "blocked_counterparties"
-BLOCKED = ("Crypto Quick Exchange", "Gulf Trading Co")
+BLOCKED = ("Crypto Quick Exchange",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +30,15 @@ class DemoRule:
 DEMO_RULES = (
     DemoRule(
         name="Large first payment",
-        description="A large payment from an account with no other payment in the last 24 hours.",
-        condition='tx.amount > 10000 && account_count("24h") == 0',
+        description="Over 10,000 USD or EUR from an account with no other payment in the last 24 hours.",
+        condition='tx.currency in ["USD", "EUR"] && tx.amount > 10000 && account_count("24h") == 0',
         risk=80, reason="Large payment from an account with no recent history", mode=RuleMode.ACTIVE,
     ),
     DemoRule(
         name="Velocity",
         description="More than five payments from one account within an hour.",
         condition='account_count("1h") > 5',
-        risk=75, reason="More than 5 payments from this account in the last hour", mode=RuleMode.ACTIVE,
+        risk=75, reason="More than 5 payments from this account in the last hour", mode=RuleMode.SHADOW,
     ),
     DemoRule(
         name="Just under the reporting threshold",

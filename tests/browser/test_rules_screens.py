@@ -1,5 +1,5 @@
 """The rules screens in a real browser, at 1366 and 390 px: the editor's check as you type, publish with a
-confirmation, versions side by side, backtest, lists, and "Why flagged" with a snooze on a case page.
+confirmation, versions side by side, lists, and "Why flagged" with a snooze on a case page.
 
 With RISKDESK_SCREENSHOTS set to a directory, each screen is saved there at both widths.
 """
@@ -13,9 +13,10 @@ from playwright.sync_api import Page, expect
 from app.audit.service import Actor
 from app.rules import lists, service
 from app.rules.schemas import RuleCreate
-from app.transactions import service as transactions
+from app.transactions import flows
 from app.transactions.schemas import TransactionCreate
 from tests.browser.conftest import login
+from tests.web.rules_helpers import case_of, fresh_generation
 
 SHOTS = os.environ.get("RISKDESK_SCREENSHOTS")
 WIDTHS = (1366, 390)
@@ -32,6 +33,7 @@ def looked_at(page: Page, name: str, width: int) -> None:
 
 def a_rule(db, name: str = "Large first payment", condition: str = 'tx.amount > 10000 && account_count("24h") == 0',
            mode: str = "draft", risk: int = 80) -> int:
+    fresh_generation(db)
     created = service.create(session=db, actor=ADMIN, data=RuleCreate.model_validate({
         "name": name, "condition": condition, "action": {"risk": risk, "reason": f"{name} reason"}, "mode": mode}))
     db.commit()
@@ -40,7 +42,8 @@ def a_rule(db, name: str = "Large first payment", condition: str = 'tx.amount > 
 
 def a_payment(db, reference: str, amount: str, *, account: str = "acct_rules", currency: str = "EUR",
               counterparty: str = "Nordwind GmbH", metadata: dict | None = None) -> None:
-    transactions.create(session=db, actor=Actor(name="agent", id=None, role="agent"), data=TransactionCreate(
+    """A payment as an agent posts it: the running rules see it (app/transactions/flows.py)."""
+    flows.create(session=db, actor=Actor(name="agent", id=None, role="agent"), data=TransactionCreate(
         account_id=account, reference=reference, amount=amount, currency=currency, counterparty=counterparty,
         description=f"Payment {reference}", metadata=metadata or {}))
     db.commit()
@@ -104,3 +107,24 @@ def test_lists_change_after_a_confirmation(page: Page, users, db, width):
     dialog.get_by_role("button", name="Remove Gulf Trading Co").click()
     expect(page.get_by_role("status").filter(has_text="Removed Gulf Trading Co")).to_be_visible()
     expect(page.locator('[data-list="blocked_counterparties"] .item-value')).to_have_text(["Crypto Quick Exchange"])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_case_says_why_it_was_flagged_and_an_analyst_snoozes_the_rule(page: Page, users, db, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    users.create("analyst", username="erin")
+    a_rule(db, mode="active")
+    a_payment(db, "big-first", "12500.00")
+    case_id = case_of(db, "big-first")
+    assert case_id is not None, "the active rule opened no case"
+    login(page, "erin")
+    page.goto(f"/cases/{case_id}")
+    why = page.locator("#why-flagged")
+    expect(why).to_contain_text("Large first payment (v1): tx.amount 12,500.00 EUR > 10,000; account_count(24h) = 0")
+    looked_at(page, "case-why-flagged", width)
+    why.get_by_text("Snooze a rule for account").click()
+    why.get_by_label("Reason for the snooze").fill("Known payroll run, confirmed by phone")
+    why.get_by_role("button", name="Snooze rule").click()
+    expect(why.get_by_role("status")).to_contain_text("Snoozed Large first payment for acct_rules until")
+    expect(why).to_contain_text("Known payroll run")
+    looked_at(page, "case-snoozed", width)
