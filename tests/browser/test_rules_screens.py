@@ -31,6 +31,16 @@ def looked_at(page: Page, name: str, width: int) -> None:
         page.screenshot(path=os.path.join(SHOTS, f"rules-{name}-{width}.png"), full_page=True, caret="initial")
 
 
+def confirmed(page: Page, opener: str, question: str, button: str, done: str, *, shot: tuple[str, int]) -> None:
+    """Click `opener`, see the confirm step ask `question`, confirm with `button`, see `done`."""
+    page.get_by_role("button", name=opener).click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text(question)
+    looked_at(page, *shot)
+    dialog.get_by_role("button", name=button).click()
+    expect(page.get_by_role("status").filter(has_text=done)).to_be_visible()
+
+
 def a_rule(db, name: str = "Large first payment", condition: str = 'tx.amount > 10000 && account_count("24h") == 0',
            mode: str = "draft", risk: int = 80) -> int:
     fresh_generation(db)
@@ -75,12 +85,8 @@ def test_the_editor_checks_as_you_type_and_publishing_asks_first(page: Page, use
     looked_at(page, "list", width)
 
     page.get_by_role("link", name="Large first payment").click()
-    page.get_by_role("button", name="Publish active…").click()
-    dialog = page.get_by_role("alertdialog")
-    expect(dialog).to_contain_text("Publish version 1 of Large first payment in active mode?")
-    looked_at(page, "publish-confirm", width)
-    dialog.get_by_role("button", name="Publish v1 (active)").click()
-    expect(page.get_by_role("status").filter(has_text="Published version 1 in active mode.")).to_be_visible()
+    confirmed(page, "Publish active…", "Publish version 1 of Large first payment in active mode?",
+              "Publish v1 (active)", "Published version 1 in active mode.", shot=("publish-confirm", width))
     expect(page.get_by_role("heading", level=1)).to_contain_text("active")
 
     page.get_by_label("Condition (CEL)").fill('tx.amount > 5000\n&& account_count("24h") == 0')
@@ -100,12 +106,9 @@ def test_lists_change_after_a_confirmation(page: Page, users, db, width):
     login(page, "root")
     page.goto("/admin/lists")
     looked_at(page, "lists", width)
-    page.get_by_role("button", name="Remove Gulf Trading Co from blocked_counterparties").click()
-    dialog = page.get_by_role("alertdialog")
-    expect(dialog).to_contain_text("Remove Gulf Trading Co from blocked_counterparties?")
-    looked_at(page, "lists-confirm", width)
-    dialog.get_by_role("button", name="Remove Gulf Trading Co").click()
-    expect(page.get_by_role("status").filter(has_text="Removed Gulf Trading Co")).to_be_visible()
+    confirmed(page, "Remove Gulf Trading Co from blocked_counterparties",
+              "Remove Gulf Trading Co from blocked_counterparties?", "Remove Gulf Trading Co",
+              "Removed Gulf Trading Co", shot=("lists-confirm", width))
     expect(page.locator('[data-list="blocked_counterparties"] .item-value')).to_have_text(["Crypto Quick Exchange"])
 
 
