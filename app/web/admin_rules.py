@@ -140,10 +140,12 @@ def _compare(rule: RuleOut, left: int | None, right: int | None) -> dict[str, An
             "action_rows": [("Risk", a.action.risk, b.action.risk), ("Reason", a.action.reason, b.action.reason)]}
 
 
-def _hit_rows(session: OrmSession, rule_id: int) -> list[dict[str, Any]]:
-    items, _ = hits.list_page(session=session, rule_id=rule_id, limit=RECENT_HITS, after=None)
+def _hit_rows(session: OrmSession, rule: RuleOut) -> list[dict[str, Any]]:
+    conditions = {v.version: v.condition for v in rule.versions}
+    items, _ = hits.list_page(session=session, rule_id=rule.id, limit=RECENT_HITS, after=None)
     return [{"reference": h.transaction_reference, "mode": h.mode, "outcome": h.outcome, "version": h.version,
-             "created_at": h.created_at, "error": h.error, "read": rules_view.read_values(h.values, None, None),
+             "created_at": h.created_at, "error": h.error,
+             "read": rules_view.read_values(h.values, conditions.get(h.version), None),
              "href": f"/cases/{h.case_id}" if h.case_id else rules_view.transaction_href(h.transaction_reference)}
             for h in items]
 
@@ -157,7 +159,7 @@ def rule_page_context(session: OrmSession, principal: Principal, rule_id: int, *
     return {
         "rule": rule, "versions": rule.versions, "latest": latest, "can_edit": can_edit(principal),
         "stats": {**numbers.model_dump(), "precision_text": percent(numbers.precision, "no decisions yet")},
-        "hits": _hit_rows(session, rule_id), "compare": _compare(rule, left, right), "active_nav": "rules",
+        "hits": _hit_rows(session, rule), "compare": _compare(rule, left, right), "active_nav": "rules",
         "form": {"description": rule.description or "", "condition": latest.condition,
                  "risk": str(latest.action.risk), "reason": latest.action.reason},
         "field_errors": {}, "backtest_form": {}, "backtest_errors": {},
