@@ -10,8 +10,10 @@ from app.cases import claims, decisions
 from app.cases.schemas import DecisionRequest
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
+from app.rules.demo import seed_rules
 from app.transactions import flows
 from app.transactions import service as transactions
+from app.transactions.models import Transaction
 from app.transactions.schemas import SettlementRequest, TransactionCreate
 from app.uow.unit import OrmSession
 from app.users import service as users
@@ -49,6 +51,7 @@ def seed_if_empty(session: OrmSession) -> bool:
                for name, role, password in DEMO_USERS}
     agent = demo_users["agent"]
     actor = Actor(name=agent.username, id=agent.id, role=agent.role)
+    seed_rules(session, Actor(name="admin", id=demo_users["admin"].id, role="admin"))  # before the payments
     rng = random.Random(7)
     items = []
     for n in range(1, 241):
@@ -63,7 +66,8 @@ def seed_if_empty(session: OrmSession) -> bool:
             metadata={"channel": rng.choice(["card", "sepa", "wire", "ach"])},
         ))
     flows.create_many(session=session, items=[transactions.NewTransaction(item, actor) for item in items])
-    flagged = set()
+    # The demo rules flag some payments as they are created: those wait for review, unsettled.
+    flagged = set(session.scalars(select(Transaction.reference).where(Transaction.review_status == "flagged")))
     for item in items:
         score = rng.randint(*rng.choice(SCORE_BANDS))
         created = risk.post_score(session=session, actor=actor, reference=item.reference, data=RiskScoreCreate(
