@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from app.cases.enums import ALL_REASON_CODES, CaseKind, CaseState, Decision
 from app.fields import Currency, Identifier64, clean_text
 from app.risk.schemas import RiskScoreOut
+from app.rules.schemas import Explanation
 from app.transactions.schemas import TransactionOut
 
 
@@ -134,6 +135,8 @@ class CaseDetail(BaseModel):
     # What this view showed (latest score, settlement, grouped flags): send it back as the
     # decision's `seen` to have a decision on changed context refused.
     seen: str = ""
+    # Why rules flagged the case's payments: each match with the values its condition read.
+    explanations: list[Explanation] = []
 
 
 class CommentCreate(BaseModel):
