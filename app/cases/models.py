@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.cases.enums import UNDECIDED_STATES, CaseKind, CaseState, ReasonCode
@@ -63,6 +64,11 @@ class ReviewCase(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # The queue's search, filled by the database from the transaction (migrations/versions/0014).
+    search_text: Mapped[str | None] = mapped_column(Text, server_default=FetchedValue(), deferred=True)
+    search_trigrams: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), nullable=False, server_default=text("'{}'::text[]"), deferred=True
+    )
 
     __table_args__ = (
         CheckConstraint(f"state IN {STATES!r}".replace('"', "'"), name="state"),
@@ -90,6 +96,7 @@ class ReviewCase(Base):
             postgresql_where=text(UNDECIDED_SQL),
         ),
         Index("ix_review_cases_transaction_id", "transaction_id"),
+        Index("ix_review_cases_search_trigrams", "search_trigrams", postgresql_using="gin"),
         Index("ix_review_cases_assignee_id", "assignee_id", postgresql_where=text("assignee_id IS NOT NULL")),
         # For the live counts: the few escalated cases and those awaiting a second approval.
         Index("ix_review_cases_escalated", "id", postgresql_where=text("state = 'escalated'")),

@@ -1,12 +1,15 @@
-"""The review queue: highest risk first, then oldest, with filters and live counts."""
+"""The review queue: highest risk first, then oldest, with filters, search and live counts."""
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Text, and_, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from app import cursors
 from app.cases.enums import CaseState
-from app.cases.queries import ASSIGNEE, CASE_ROWS, CLAIM_IS_LIVE, UNDECIDED, C, state_condition, to_out
+from app.cases.queries import CASE_ROWS, CLAIM_IS_LIVE, UNDECIDED, C, state_condition, to_out
 from app.cases.schemas import CaseOut, QueueFilter
+from app.users.models import User
 
 CURSOR_PREFIX = "q"
 
@@ -22,31 +25,63 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     return risk, case_id
 
 
+def _conditions(filters: QueueFilter) -> list[ColumnElement[bool]]:
+    """The WHERE of the queue's filters (without the page's cursor)."""
+    conditions = [state_condition(filters.state)]
+    if filters.kind:
+        conditions.append(C.kind == filters.kind)
+    if filters.currency:
+        conditions.append(C.currency == filters.currency)
+    if filters.min_amount is not None:
+        conditions.append(C.amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        conditions.append(C.amount <= filters.max_amount)
+    if filters.min_score is not None:
+        conditions.append(C.risk >= filters.min_score)
+    if filters.max_score is not None:
+        conditions.append(C.risk <= filters.max_score)
+    if filters.assignee:
+        user_id = select(User.id).where(User.username == filters.assignee).scalar_subquery()
+        conditions += [C.assignee_id == user_id, CLAIM_IS_LIVE]
+    if filters.q:
+        conditions.append(search_condition(filters.q))
+    return conditions
+
+
+# The shortest text that has a trigram; shorter text is a plain filter (migrations/versions/0014).
+TRIGRAM_LENGTH = 3
+
+
+def search_condition(text: str) -> ColumnElement[bool]:
+    """Cases whose reference, account or counterparty contains `text`, in any case."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # Lower-cased by PostgreSQL, as the stored text was, so both sides agree on every letter.
+    contains = C.search_text.like(func.lower(literal("%" + escaped + "%", Text)), escape="\\")
+    if len(text) < TRIGRAM_LENGTH:
+        return contains
+    # Every trigram of the text is in the case's trigram array (the GIN index), then the real check.
+    trigrams = func.riskdesk_trigrams(func.lower(literal(text, Text)), type_=ARRAY(Text))
+    return and_(C.search_trigrams.op("@>")(trigrams), contains)
+
+
 def list_page(
     *, session: Session, filters: QueueFilter, limit: int, after: tuple[int, int] | None = None
 ) -> tuple[list[CaseOut], str | None]:
     """Highest risk first, then oldest; keyset-paginated on (risk, id)."""
-    statement = CASE_ROWS.where(state_condition(filters.state)).order_by(C.risk.desc(), C.id).limit(limit + 1)
+    statement = CASE_ROWS.where(*_conditions(filters)).order_by(C.risk.desc(), C.id).limit(limit + 1)
     if after is not None:
         risk, case_id = after
         statement = statement.where(or_(C.risk < risk, and_(C.risk == risk, C.id > case_id)))
-    if filters.kind:
-        statement = statement.where(C.kind == filters.kind)
-    if filters.currency:
-        statement = statement.where(C.currency == filters.currency)
-    if filters.min_amount is not None:
-        statement = statement.where(C.amount >= filters.min_amount)
-    if filters.max_amount is not None:
-        statement = statement.where(C.amount <= filters.max_amount)
-    if filters.min_score is not None:
-        statement = statement.where(C.risk >= filters.min_score)
-    if filters.max_score is not None:
-        statement = statement.where(C.risk <= filters.max_score)
-    if filters.assignee:
-        statement = statement.where(ASSIGNEE.username == filters.assignee, CLAIM_IS_LIVE)
     rows = session.execute(statement).all()
     next_cursor = encode_cursor(rows[limit - 1].risk, rows[limit - 1].id) if len(rows) > limit else None
     return [to_out(row) for row in rows[:limit]], next_cursor
+
+
+def count_matching(*, session: Session, filters: QueueFilter) -> int:
+    """How many cases the filters find, at most COUNT_CAP."""
+    return session.execute(
+        select(func.count()).select_from(select(C.id).where(*_conditions(filters)).limit(COUNT_CAP).subquery())
+    ).scalar_one()
 
 
 # Live counts stop at COUNT_CAP ("10,000+"): a queue that long needs no exact number, and

@@ -1,0 +1,114 @@
+"""GET /api/cases?q=: finding cases by transaction reference, account or counterparty."""
+
+import pytest
+from sqlalchemy import text
+
+from tests.cases.conftest import reconciliation_case
+from tests.conftest import tx_payload
+from tests.transactions.conftest import assert_rejected
+
+
+@pytest.fixture
+def searchable(desk, client, agent_headers) -> dict[str, int]:
+    """Three flagged transactions with distinct references, accounts and counterparties."""
+    ids = {}
+    for reference, account, counterparty, score in (
+        ("INV-2026-0042", "acct_nordwind", "Sakura Electronics", 90),
+        ("inv-2026-0043", "acct_lumen", "Café Ølberg", 80),
+        ("PO_77%off", "acct_nordwind_2", None, 70),
+    ):
+        payload = tx_payload(reference, account_id=account)
+        if counterparty:
+            payload["counterparty"] = counterparty
+        assert client.post("/transactions", json=payload, headers=agent_headers).status_code == 200
+        ids[reference] = desk.score(reference, score)["case_id"]
+    return ids
+
+
+def found(desk, who, q: str, **params) -> list[int]:
+    return desk.queue_ids(who, q=q, **params)
+
+
+def test_search_finds_a_case_by_part_of_its_reference_in_any_case(desk, alice, searchable):
+    assert found(desk, alice, "2026-004") == [searchable["INV-2026-0042"], searchable["inv-2026-0043"]]
+    assert found(desk, alice, "inv-2026-0042") == [searchable["INV-2026-0042"]]
+    assert found(desk, alice, "0043") == [searchable["inv-2026-0043"]]
+
+
+def test_search_finds_cases_by_account_and_by_counterparty(desk, alice, searchable):
+    assert found(desk, alice, "NORDWIND") == [searchable["INV-2026-0042"], searchable["PO_77%off"]]
+    assert found(desk, alice, "sakura elec") == [searchable["INV-2026-0042"]]
+    assert found(desk, alice, "ØLB") == [searchable["inv-2026-0043"]]
+
+
+def test_short_search_text_matches_too(desk, alice, searchable):
+    assert found(desk, alice, "po") == [searchable["PO_77%off"]]
+    assert found(desk, alice, "é") == [searchable["inv-2026-0043"]]
+
+
+def test_like_wildcards_in_the_search_are_plain_characters(desk, alice, searchable):
+    assert found(desk, alice, "77%off") == [searchable["PO_77%off"]]
+    assert found(desk, alice, "%") == [searchable["PO_77%off"]]
+    assert found(desk, alice, "o_7") == [searchable["PO_77%off"]]
+    assert found(desk, alice, "inv_2026") == []
+
+
+def test_search_needs_the_whole_text_not_just_its_trigrams(desk, alice, searchable):
+    # Every trigram of "acctronics" is in the text of INV-2026-0042 (acct_nordwind, Sakura
+    # Electronics), but the text itself is not.
+    assert found(desk, alice, "acctronics") == []
+    # Nor does a search join two values: a line break is a space.
+    assert found(desk, alice, "nordwind\nsakura") == []
+
+
+def test_search_combines_with_the_other_filters_and_pages(desk, alice, searchable):
+    assert found(desk, alice, "2026", min_score=85) == [searchable["INV-2026-0042"]]
+    first = desk.queue(alice, q="nordwind", limit=1).json()
+    assert [item["id"] for item in first["items"]] == [searchable["INV-2026-0042"]]
+    second = desk.queue(alice, q="nordwind", limit=1, cursor=first["next_cursor"]).json()
+    assert [item["id"] for item in second["items"]] == [searchable["PO_77%off"]]
+    assert second["next_cursor"] is None
+
+
+def test_search_finds_decided_cases_in_their_state(desk, alice, bob, searchable):
+    case_id = searchable["inv-2026-0043"]
+    assert desk.decide(case_id, bob, "approve").status_code == 200
+
+    assert found(desk, alice, "0043") == []
+    assert found(desk, alice, "0043", state="approved") == [case_id]
+
+
+def test_blank_search_is_no_search(desk, alice, searchable):
+    assert len(found(desk, alice, "   ")) == 3
+
+
+def test_a_case_without_a_transaction_is_not_found_by_text(desk, alice, db, searchable):
+    reconciliation_case(db)
+    assert found(desk, alice, "acct") == [searchable["INV-2026-0042"], searchable["inv-2026-0043"],
+                                          searchable["PO_77%off"]]
+
+
+def test_the_search_columns_are_the_databases_to_write(desk, alice, db, searchable):
+    case_id = searchable["INV-2026-0042"]
+    db.execute(text("UPDATE review_cases SET search_text = 'forged', search_trigrams = '{for}' WHERE id = :id"),
+               {"id": case_id})
+    db.commit()
+
+    assert found(desk, alice, "forged") == []
+    assert found(desk, alice, "sakura") == [case_id]
+
+
+@pytest.mark.parametrize("q", ["x" * 129, "nul\x00byte"])
+def test_bad_search_text_is_refused_naming_the_field(desk, alice, q):
+    assert_rejected(desk.queue(alice, q=q), "q")
+
+
+def test_the_search_uses_the_trigram_index(desk, alice, db, searchable):
+    from app.cases.queue import search_condition
+
+    condition = search_condition("sakura")
+    sql = str(condition.compile(compile_kwargs={"literal_binds": True}))
+    db.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(row[0] for row in db.execute(text(f"EXPLAIN SELECT id FROM review_cases WHERE {sql}")))
+    db.rollback()
+    assert "ix_review_cases_search_trigrams" in plan
