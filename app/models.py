@@ -1,7 +1,7 @@
 """Every mapped model, imported so Base.metadata is complete (Alembic, schema checks)."""
 
 from app.audit.models import AuditCheckpoint, AuditEvent, AuditVerification
-from app.cases.models import ReviewCase
+from app.cases.models import ReviewCase, ReviewCaseSearch
 from app.db import Base
 from app.idempotency.models import IdempotencyKey
 from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
@@ -15,6 +15,7 @@ from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 __all__ = [
     "IdempotencyKey",
     "AmountRule", "AuditCheckpoint", "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase",
+    "ReviewCaseSearch",
     "RevokedToken", "RiskScore", "Setting",
     "Transaction", "User",
     "BankEvent", "ReconciliationRowError", "ReconciliationRun", "ReconciliationUpload",

@@ -302,6 +302,7 @@ def mint_tokens(analysts: list[tuple[int, str]]) -> list[str]:
     from app.config import get_settings
     from app.security import tokens
 
+    get_settings.cache_clear()  # hashing the analysts' password read the settings before SECRET_KEY was set
     key = get_settings().signing_key
     return [tokens.issue(user_id=user_id, username=name, role="analyst", token_version=0, key=key,
                          ttl_seconds=3600)[0]

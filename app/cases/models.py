@@ -64,11 +64,6 @@ class ReviewCase(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    # The queue's search, filled by the database from the transaction (migrations/versions/0014).
-    search_text: Mapped[str | None] = mapped_column(Text, server_default=FetchedValue(), deferred=True)
-    search_trigrams: Mapped[list[str]] = mapped_column(
-        ARRAY(Text), nullable=False, server_default=text("'{}'::text[]"), deferred=True
-    )
 
     __table_args__ = (
         CheckConstraint(f"state IN {STATES!r}".replace('"', "'"), name="state"),
@@ -96,7 +91,6 @@ class ReviewCase(Base):
             postgresql_where=text(UNDECIDED_SQL),
         ),
         Index("ix_review_cases_transaction_id", "transaction_id"),
-        Index("ix_review_cases_search_trigrams", "search_trigrams", postgresql_using="gin"),
         Index("ix_review_cases_assignee_id", "assignee_id", postgresql_where=text("assignee_id IS NOT NULL")),
         # For the live counts: the few escalated cases and those awaiting a second approval.
         Index("ix_review_cases_escalated", "id", postgresql_where=text("state = 'escalated'")),
@@ -113,4 +107,28 @@ class ReviewCase(Base):
             "ix_review_cases_account_decided", "account_id", text("decided_at DESC"), text("id DESC"),
             postgresql_where=text("decided_at IS NOT NULL"),
         ),
+    )
+
+
+class ReviewCaseSearch(Base):
+    """What the queue's search box looks in: a case's transaction reference, account and counterparty.
+
+    Written only by the database, when the case is opened (migrations/versions/0014), and
+    never updated: claims and decisions rewrite review_cases rows many times, and keeping
+    the trigram index beside them would make each of those writes maintain it too.
+    """
+
+    __tablename__ = "review_case_search"
+
+    case_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("review_cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The three values, lower-cased, one per line.
+    search_text: Mapped[str] = mapped_column(Text, nullable=False)
+    # Every distinct 3-character piece of search_text.
+    trigrams: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+
+    __table_args__ = (
+        Index("ix_review_case_search_trigrams", "trigrams", postgresql_using="gin",
+              postgresql_with={"fastupdate": "off"}),
     )

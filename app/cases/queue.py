@@ -7,11 +7,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app import cursors
 from app.cases.enums import CaseState
+from app.cases.models import ReviewCaseSearch
 from app.cases.queries import CASE_ROWS, CLAIM_IS_LIVE, UNDECIDED, C, state_condition, to_out
 from app.cases.schemas import CaseOut, QueueFilter
 from app.users.models import User
 
 CURSOR_PREFIX = "q"
+S = ReviewCaseSearch.__table__.c
 
 
 def encode_cursor(risk: int, case_id: int) -> str:
@@ -56,12 +58,12 @@ def search_condition(text: str) -> ColumnElement[bool]:
     """Cases whose reference, account or counterparty contains `text`, in any case."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     # Lower-cased by PostgreSQL, as the stored text was, so both sides agree on every letter.
-    contains = C.search_text.like(func.lower(literal("%" + escaped + "%", Text)), escape="\\")
-    if len(text) < TRIGRAM_LENGTH:
-        return contains
-    # Every trigram of the text is in the case's trigram array (the GIN index), then the real check.
-    trigrams = func.riskdesk_trigrams(func.lower(literal(text, Text)), type_=ARRAY(Text))
-    return and_(C.search_trigrams.op("@>")(trigrams), contains)
+    matches = [S.search_text.like(func.lower(literal("%" + escaped + "%", Text)), escape="\\")]
+    if len(text) >= TRIGRAM_LENGTH:
+        # Every trigram of the text is in the row's trigram array (the GIN index), then the real check.
+        matches.insert(0, S.trigrams.op("@>")(func.riskdesk_trigrams(func.lower(literal(text, Text)),
+                                                                    type_=ARRAY(Text))))
+    return C.id.in_(select(S.case_id).where(*matches))
 
 
 def list_page(

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from app import cursors
-from app.cases import claims, decisions, flows, queue
+from app.cases import assignment, bulk, claims, decisions, flows, queue
 from app.cases.messages import decision_message
 from app.cases.schemas import (
     CaseDetail,
@@ -98,3 +98,25 @@ def release_case(case_id: CaseId, principal: Reviewer, session: DbSession):
 def decide_case(case_id: CaseId, data: DecisionRequest, principal: Reviewer, session: DbSession):
     outcome = decisions.decide(session=session, actor=principal.actor, case_id=case_id, data=data)
     return DecisionOut(**outcome.case.model_dump(), message=decision_message(outcome))
+
+
+@router.post(
+    "/{case_id}/assign",
+    response_model=CaseOut,
+    summary="Assign a case to a named analyst or admin (admins: anyone; analysts: themselves)",
+    responses={**NOT_FOUND, **CONFLICT, **AUTH_ERRORS, **BAD_INPUT,
+               403: {"description": "An analyst assigning someone else"}},
+)
+def assign_case(case_id: CaseId, data: assignment.AssignRequest, principal: Reviewer, session: DbSession):
+    return assignment.assign(session=session, actor=principal.actor, case_id=case_id, username=data.assignee,
+                             version=data.version)
+
+
+@router.post(
+    "/bulk",
+    response_model=bulk.BulkResponse,
+    summary="Assign, release or escalate up to 100 cases; a result per case, in order",
+    responses={**AUTH_ERRORS, **BAD_INPUT, 403: {"description": "An analyst assigning someone else"}},
+)
+def bulk_action(data: bulk.BulkRequest, principal: Reviewer, session: DbSession):
+    return bulk.run(session=session, actor=principal.actor, request=data)
