@@ -115,7 +115,7 @@ class ReviewCaseSearch(Base):
 
     Written only by the database, when the case is opened (migrations/versions/0014), and
     never updated: claims and decisions rewrite review_cases rows many times, and keeping
-    the trigram index beside them would make each of those writes maintain it too.
+    the n-gram index beside them would make each of those writes maintain it too.
     """
 
     __tablename__ = "review_case_search"
@@ -125,10 +125,10 @@ class ReviewCaseSearch(Base):
     )
     # The three values, lower-cased, one per line.
     search_text: Mapped[str] = mapped_column(Text, nullable=False)
-    # Every distinct 3-character piece of search_text.
-    trigrams: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    # Every distinct 2- and 3-character piece of search_text.
+    grams: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
 
     __table_args__ = (
-        Index("ix_review_case_search_trigrams", "trigrams", postgresql_using="gin",
+        Index("ix_review_case_search_grams", "grams", postgresql_using="gin",
               postgresql_with={"fastupdate": "off"}),
     )

@@ -1,7 +1,7 @@
 """The review queue: highest risk first, then oldest, with filters, search and live counts."""
 
 from sqlalchemy import Text, and_, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -50,19 +50,18 @@ def _conditions(filters: QueueFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-# The shortest text that has a trigram; shorter text is a plain filter (migrations/versions/0014).
-TRIGRAM_LENGTH = 3
-
-
 def search_condition(text: str) -> ColumnElement[bool]:
     """Cases whose reference, account or counterparty contains `text`, in any case."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     # Lower-cased by PostgreSQL, as the stored text was, so both sides agree on every letter.
+    lowered = func.lower(literal(text, Text))
     matches = [S.search_text.like(func.lower(literal("%" + escaped + "%", Text)), escape="\\")]
-    if len(text) >= TRIGRAM_LENGTH:
-        # Every trigram of the text is in the row's trigram array (the GIN index), then the real check.
-        matches.insert(0, S.trigrams.op("@>")(func.riskdesk_trigrams(func.lower(literal(text, Text)),
-                                                                    type_=ARRAY(Text))))
+    # The row's 2- and 3-grams hold every trigram of the text, or the text itself when it
+    # is two characters long (the GIN index), then the real check; one character: only that.
+    if len(text) >= 3:
+        matches.insert(0, S.grams.op("@>")(func.riskdesk_trigrams(lowered, type_=ARRAY(Text))))
+    elif len(text) == 2:
+        matches.insert(0, S.grams.op("@>")(array([lowered], type_=Text)))
     return C.id.in_(select(S.case_id).where(*matches))
 
 
@@ -70,11 +69,13 @@ def list_page(
     *, session: Session, filters: QueueFilter, limit: int, after: tuple[int, int] | None = None
 ) -> tuple[list[CaseOut], str | None]:
     """Highest risk first, then oldest; keyset-paginated on (risk, id)."""
-    statement = CASE_ROWS.where(*_conditions(filters)).order_by(C.risk.desc(), C.id).limit(limit + 1)
+    page = select(C.id).where(*_conditions(filters)).order_by(C.risk.desc(), C.id).limit(limit + 1)
     if after is not None:
         risk, case_id = after
-        statement = statement.where(or_(C.risk < risk, and_(C.risk == risk, C.id > case_id)))
-    rows = session.execute(statement).all()
+        page = page.where(or_(C.risk < risk, and_(C.risk == risk, C.id > case_id)))
+    # The page's ids from the cases alone (a search may find many), then only those joined to
+    # their transaction and users.
+    rows = session.execute(CASE_ROWS.where(C.id.in_(page.scalar_subquery())).order_by(C.risk.desc(), C.id)).all()
     next_cursor = encode_cursor(rows[limit - 1].risk, rows[limit - 1].id) if len(rows) > limit else None
     return [to_out(row) for row in rows[:limit]], next_cursor
 

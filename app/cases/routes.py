@@ -58,6 +58,28 @@ def claim_next_case(principal: Reviewer, session: DbSession):
     return claimed if claimed is not None else Response(status_code=204)
 
 
+@router.post(
+    "/{case_id}/assign",
+    response_model=CaseOut,
+    summary="Assign a case to a named analyst or admin (admins: anyone; analysts: themselves)",
+    responses={**NOT_FOUND, **CONFLICT, **AUTH_ERRORS, **BAD_INPUT,
+               403: {"description": "An analyst assigning someone else"}},
+)
+def assign_case(case_id: CaseId, data: assignment.AssignRequest, principal: Reviewer, session: DbSession):
+    return assignment.assign(session=session, actor=principal.actor, case_id=case_id, username=data.assignee,
+                             version=data.version)
+
+
+@router.post(
+    "/bulk",
+    response_model=bulk.BulkResponse,
+    summary="Assign, release or escalate up to 100 cases; a result per case, in order",
+    responses={**AUTH_ERRORS, **BAD_INPUT, 403: {"description": "An analyst assigning someone else"}},
+)
+def bulk_action(data: bulk.BulkRequest, principal: Reviewer, session: DbSession):
+    return bulk.run(session=session, actor=principal.actor, request=data)
+
+
 @router.get(
     "/{case_id}",
     response_model=CaseDetail,
@@ -99,24 +121,3 @@ def decide_case(case_id: CaseId, data: DecisionRequest, principal: Reviewer, ses
     outcome = decisions.decide(session=session, actor=principal.actor, case_id=case_id, data=data)
     return DecisionOut(**outcome.case.model_dump(), message=decision_message(outcome))
 
-
-@router.post(
-    "/{case_id}/assign",
-    response_model=CaseOut,
-    summary="Assign a case to a named analyst or admin (admins: anyone; analysts: themselves)",
-    responses={**NOT_FOUND, **CONFLICT, **AUTH_ERRORS, **BAD_INPUT,
-               403: {"description": "An analyst assigning someone else"}},
-)
-def assign_case(case_id: CaseId, data: assignment.AssignRequest, principal: Reviewer, session: DbSession):
-    return assignment.assign(session=session, actor=principal.actor, case_id=case_id, username=data.assignee,
-                             version=data.version)
-
-
-@router.post(
-    "/bulk",
-    response_model=bulk.BulkResponse,
-    summary="Assign, release or escalate up to 100 cases; a result per case, in order",
-    responses={**AUTH_ERRORS, **BAD_INPUT, 403: {"description": "An analyst assigning someone else"}},
-)
-def bulk_action(data: bulk.BulkRequest, principal: Reviewer, session: DbSession):
-    return bulk.run(session=session, actor=principal.actor, request=data)
