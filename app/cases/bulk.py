@@ -13,6 +13,7 @@ a time in id order.
 from enum import StrEnum
 from typing import Annotated, Any
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.audit.service import Actor
@@ -123,4 +124,7 @@ def _attempt(case_id: int, change: Any, done: str) -> BulkItem:
         case: CaseOut = change()
     except DomainError as exc:
         return BulkItem(case_id=case_id, status_code=exc.status_code, message=str(exc.detail))
+    except RequestValidationError as exc:  # a decision that does not fit this case (its kind, say)
+        messages = "; ".join(str(error.get("msg", "invalid")) for error in exc.errors())
+        return BulkItem(case_id=case_id, status_code=422, message=f"case {case_id}: {messages}")
     return BulkItem(case_id=case_id, status_code=200, message=done, case=case)

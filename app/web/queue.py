@@ -6,6 +6,7 @@ themselves from /queue/counts. The bulk bar posts the selected rows to /queue/bu
 answers with a result per case and tells the filter form to reload the rows.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -112,33 +113,36 @@ def next_case(request: Request, session: DbSession, principal: BrowserUser):
     return redirect(request, f"/cases/{claimed.id}")
 
 
+# The bulk bar's refusals as sentences, by the field pydantic named.
+BULK_FIELD_MESSAGES = {
+    "action": "Choose an action.",
+    "case_ids": f"Select between 1 and {bulk.BULK_MAX_CASES} cases.",
+    "assignee": "Choose who to assign the cases to.",
+    "note": "Write a note to escalate (up to 2,000 characters).",
+}
+SELECTED = re.compile(r"^([0-9]{1,19}):([0-9]{1,10})$")
+
+
 @router.post("/queue/bulk")
 def bulk_action(
     request: Request,
     session: DbSession,
     principal: BrowserUser,
     action: Annotated[str, Form(max_length=20)] = "",
-    case: Annotated[list[str] | None, Form(max_length=60)] = None,
+    case: Annotated[list[str] | None, Form()] = None,
     assignee: Annotated[str, Form(max_length=200)] = "",
     note: Annotated[str, Form(max_length=10_000)] = "",
 ):
     """The bulk bar: the selected rows (`case` = "id:version") and an action; a result per case."""
-    ids, versions, bad = [], {}, False
-    for value in case or []:
-        case_id, _, version = value.partition(":")
-        if not (case_id.isdigit() and version.isdigit()):
-            bad = True
-            continue
-        ids.append(int(case_id))
-        versions[case_id] = int(version)
-    form = {"action": action, "case_ids": ids, "versions": versions,
+    selected = [SELECTED.match(value) for value in case or []]
+    versions = {m.group(1): int(m.group(2)) for m in selected if m}
+    form = {"action": action, "case_ids": [int(m.group(1)) for m in selected if m], "versions": versions,
             "assignee": assignee.strip() or None, "note": note or None}
     try:
         data = bulk.BulkRequest.model_validate(form)
     except ValidationError as exc:
-        errors = {e["field"] or "action": e["msg"] for e in field_errors(exc.errors(include_input=False))}
-        if not ids:
-            errors = {"case_ids": "select at least one case"} if not bad else {"case_ids": "unreadable selection"}
+        fields = [(e["field"] or "action").split(".")[0] for e in field_errors(exc.errors(include_input=False))]
+        errors = list(dict.fromkeys(BULK_FIELD_MESSAGES.get(f, BULK_FIELD_MESSAGES["action"]) for f in fields))
         return render(request, "queue/_bulk_result.html", {"errors": errors}, principal=principal, status_code=422)
     result = bulk.run(session=session, actor=principal.actor, request=data)
     return render(request, "queue/_bulk_result.html", {"result": result}, principal=principal,

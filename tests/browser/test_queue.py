@@ -228,7 +228,7 @@ def test_bulk_actions_show_a_result_per_case(page: Page, users, db, three_cases,
     page.get_by_label("Action").select_option("escalate")
     page.get_by_role("button", name="Apply to selected").click()
     expect(results).to_contain_text("Nothing was changed")
-    expect(results).to_contain_text("a note is required to escalate")
+    expect(results).to_contain_text("Write a note to escalate")
     page.get_by_label("Escalation note").fill("Same device as a known ring")
     page.get_by_role("button", name="Apply to selected").click()
     # Cases someone holds stay theirs to decide: only the free one is escalated.

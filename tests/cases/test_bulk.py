@@ -166,3 +166,30 @@ def test_a_bulk_release_racing_a_single_assign_never_loses_an_audit_event(http, 
         last = trail[-1]
         final = desk.case(case_id, root)["assignee"]
         assert (last.after or {}).get("assignee") == final
+
+
+def test_the_bulk_bar_answers_a_bad_selection_in_sentences_and_a_good_one_per_case(client, users, desk, db):
+    from tests.web.conftest import meta_csrf, submit_login
+
+    users.create("admin", "root")
+    assert submit_login(client, "root").status_code == 303
+    headers = {"X-CSRF-Token": meta_csrf(client.get("/").text), "HX-Request": "true"}
+    before = event_count(db)
+
+    refused = client.post("/queue/bulk", data={"action": "assign", "case": ["x:1", "²:1", "7"], "assignee": "root"},
+                          headers=headers)
+    assert refused.status_code == 422
+    assert "Nothing was changed.</strong> Select between 1 and 100 cases." in refused.text
+    no_note = client.post("/queue/bulk", data={"action": "escalate", "case": ["1:1"]}, headers=headers)
+    assert no_note.status_code == 422 and "Write a note to escalate" in no_note.text
+    assert event_count(db) == before
+
+    case_id = desk.flagged_case("b-web")
+    version = case_row(db, case_id)["version"]
+    done = client.post("/queue/bulk", data={"action": "assign", "case": [f"{case_id}:{version}"], "assignee": "root"},
+                       headers=headers)
+    assert done.status_code == 200, done.text
+    assert "Assigned to root." in done.text
+    assert done.headers["HX-Trigger"] == "queue-changed"  # the list reloads
+    stale = client.post("/queue/bulk", data={"action": "release", "case": [f"{case_id}:{version}"]}, headers=headers)
+    assert "changed since you loaded it" in stale.text
