@@ -80,10 +80,16 @@ def list_page(
     return [to_out(row) for row in rows[:limit]], next_cursor
 
 
+# The queue screen's result count stops at RESULT_COUNT_CAP ("1,000+ cases"): past that a
+# number tells a reviewer nothing the live counts do not, and counting reads at most that many.
+RESULT_COUNT_CAP = 1_000
+
+
 def count_matching(*, session: Session, filters: QueueFilter) -> int:
-    """How many cases the filters find, at most COUNT_CAP."""
+    """How many cases the filters find, at most RESULT_COUNT_CAP."""
     return session.execute(
-        select(func.count()).select_from(select(C.id).where(*_conditions(filters)).limit(COUNT_CAP).subquery())
+        select(func.count()).select_from(
+            select(C.id).where(*_conditions(filters)).limit(RESULT_COUNT_CAP).subquery())
     ).scalar_one()
 
 

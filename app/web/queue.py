@@ -72,7 +72,7 @@ def queue(request: Request, session: DbSession, principal: BrowserUser):
     }
     if after is None:  # the first page says how many cases match; "load more" does not count again
         context["total"] = cases_queue.count_matching(session=session, filters=query)
-        context["count_cap"] = cases_queue.COUNT_CAP
+        context["count_cap"] = cases_queue.RESULT_COUNT_CAP
     if is_htmx(request) and request.headers.get("hx-target") in ("queue-rows", "load-more"):
         # The result count travels with the rows, swapped out of band into its place above the table.
         return render(request, "queue/_rows.html", {**context, "rows_only": True}, principal=principal)

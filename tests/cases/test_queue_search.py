@@ -115,3 +115,18 @@ def test_the_search_uses_the_n_gram_index(desk, alice, db, searchable, q):
     plan = "\n".join(row[0] for row in db.execute(text(f"EXPLAIN SELECT id FROM review_cases WHERE {sql}")))
     db.rollback()
     assert "ix_review_case_search_grams" in plan
+
+
+def test_the_queue_screen_counts_what_the_search_finds_up_to_a_cap(client, users, searchable, monkeypatch):
+    from app.cases import queue
+    from tests.web.conftest import submit_login
+
+    users.create("analyst", "carol")
+    assert submit_login(client, "carol").status_code == 303
+    rows = {"HX-Request": "true", "HX-Target": "queue-rows"}
+
+    assert "2 cases matching “2026”" in client.get("/?q=2026", headers=rows).text
+    assert "1 case matching “sakura”" in client.get("/?q=sakura", headers=rows).text
+    monkeypatch.setattr(queue, "RESULT_COUNT_CAP", 2)
+    assert ">3 cases<" not in client.get("/").text
+    assert "2+ cases" in client.get("/").text
