@@ -21,6 +21,7 @@ from app.cases.enums import UNDECIDED_STATES
 from app.cases.schemas import CaseOut, QueueFilter
 from app.db import DbSession
 from app.errors import field_errors
+from app.security.deps import Principal
 from app.settings.service import ReviewSettings, get_review_settings
 from app.uow.unit import OrmSession
 from app.users.enums import Role
@@ -90,7 +91,7 @@ def _sla(items: list[CaseOut], settings: ReviewSettings) -> dict[int, tuple[date
     return {case_id: (at, at < now) for case_id, at in due.items()}
 
 
-def _assignable(session: OrmSession, principal) -> list[str]:
+def _assignable(session: OrmSession, principal: Principal) -> list[str]:
     # An analyst assigns only themself; an admin anyone active who reviews.
     if principal.role == Role.ADMIN:
         return assignment.active_reviewers(session=session)
