@@ -297,13 +297,11 @@ def database_env(url: str, secret: str) -> dict:
     return env
 
 
-def mint_tokens(analysts: list[tuple[int, str]]) -> list[str]:
-    """Bearer tokens signed with this process's SECRET_KEY, which the server gets too."""
-    from app.config import get_settings
+def mint_tokens(analysts: list[tuple[int, str]], key: str) -> list[str]:
+    """Bearer tokens signed with `key`, the SECRET_KEY the server gets too (passed in: this
+    process's settings may have been read, and cached, before the key was chosen)."""
     from app.security import tokens
 
-    get_settings.cache_clear()  # hashing the analysts' password read the settings before SECRET_KEY was set
-    key = get_settings().signing_key
     return [tokens.issue(user_id=user_id, username=name, role="analyst", token_version=0, key=key,
                          ttl_seconds=3600)[0]
             for user_id, name in analysts]
@@ -1044,8 +1042,11 @@ def main(argv=None) -> int:
         secret = secrets.token_urlsafe(48)
         os.environ["SECRET_KEY"] = secret
         os.environ["DATABASE_URL"] = url
+        from app.config import get_settings
+
+        get_settings.cache_clear()  # settings read while loading the data had the dev key
         users = facts["analysts"]
-        tokens = mint_tokens(users)
+        tokens = mint_tokens(users, secret)
         log("starting the app (one uvicorn worker)")
         port, server_pid = harness.start_server(res, "review-app", ["app.main:app"], database_env(url, secret), out)
         status, body = harness.http("GET", f"http://{HOST}:{port}/api/cases?limit=1",
