@@ -129,8 +129,7 @@ def test_sla_breaches_stand_out_and_decided_cases_say_who_and_when(page: Page, u
     shot(page, "queue-decided-1366")
 
 
-def test_keyboard_moves_opens_claims_and_lists_the_keys(page: Page, users, db, three_cases):
-    page.set_viewport_size({"width": 1366, "height": 900})
+def test_keyboard_moves_opens_claims_and_lists_the_keys(page: Page, users, db, three_cases, width):
     users.create("analyst", username="alice")
     login(page, "alice")
     expect(rows(page)).to_have_count(3)
@@ -151,7 +150,7 @@ def test_keyboard_moves_opens_claims_and_lists_the_keys(page: Page, users, db, t
     keys = page.get_by_role("dialog", name="Keyboard shortcuts")
     expect(keys).to_be_visible()
     expect(keys).to_contain_text("Claim the next case")
-    shot(page, "queue-keys-1366")
+    shot(page, f"queue-keys-{WIDTHS[width]}")
     page.keyboard.press("Escape")
     expect(keys).to_be_hidden()
 
@@ -167,14 +166,20 @@ def test_keyboard_moves_opens_claims_and_lists_the_keys(page: Page, users, db, t
     expect(page.get_by_role("button", name="Reject")).to_be_focused()
     page.keyboard.press("e")
     expect(page.get_by_role("button", name="Escalate")).to_be_focused()
-    reason = page.get_by_label("Reason code")
-    reason.select_option("false_positive")
-    reason.focus()
-    page.keyboard.press("a")  # ignored while the reason list has the focus
-    expect(reason).to_be_focused()
+    page.get_by_label("Reason code").select_option("false_positive")
+    note = page.get_by_label("Note")
+    note.click()
+    page.keyboard.type("are")  # typing, not shortcuts
+    expect(note).to_have_value("are")
+    expect(note).to_be_focused()
     page.get_by_role("heading", name="Decision").click()
     page.keyboard.press("a")
     expect(page.get_by_role("button", name="Approve")).to_be_focused()
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_contain_text("Go to Approve")
+    shot(page, f"case-keys-{WIDTHS[width]}")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("button", name="Approve")).to_be_focused()  # the dialog gives the focus back
     page.keyboard.press("Enter")
     expect(page.get_by_text(f"Case {top} approved.")).to_be_visible()
     assert case_state(db, top) == "approved"
