@@ -1,6 +1,9 @@
 """The review queue: highest risk first, then oldest, with filters, search and live counts."""
 
-from sqlalchemy import Text, and_, func, literal, or_, select
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import Text, and_, cast, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,7 +30,7 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     return risk, case_id
 
 
-def _conditions(filters: QueueFilter) -> list[ColumnElement[bool]]:
+def _conditions(filters: QueueFilter, session: Session) -> list[ColumnElement[bool]]:
     """The WHERE of the queue's filters (without the page's cursor)."""
     conditions = [state_condition(filters.state)]
     if filters.kind:
@@ -46,30 +49,58 @@ def _conditions(filters: QueueFilter) -> list[ColumnElement[bool]]:
         user_id = select(User.id).where(User.username == filters.assignee).scalar_subquery()
         conditions += [C.assignee_id == user_id, CLAIM_IS_LIVE]
     if filters.q:
-        conditions.append(search_condition(filters.q))
+        conditions.append(search_condition(filters.q, common=common_grams(session=session)))
     return conditions
 
 
-def search_condition(text: str) -> ColumnElement[bool]:
-    """Cases whose reference, account or counterparty contains `text`, in any case."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def search_condition(search: str, common: Sequence[str] = ()) -> ColumnElement[bool]:
+    """Cases whose reference, account or counterparty contains `search`, in any case; `common`: grams
+    most cases have, left out of the index lookup (the substring check still sees them)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     # Lower-cased by PostgreSQL, as the stored text was, so both sides agree on every letter.
-    lowered = func.lower(literal(text, Text))
+    lowered = func.lower(literal(search, Text))
     matches = [S.search_text.like(func.lower(literal("%" + escaped + "%", Text)), escape="\\")]
-    # The row's 2- and 3-grams hold every trigram of the text, or the text itself when it
-    # is two characters long (the GIN index), then the real check; one character: only that.
-    if len(text) >= 3:
-        matches.insert(0, S.grams.op("@>")(func.riskdesk_trigrams(lowered, type_=ARRAY(Text))))
-    elif len(text) == 2:
+    # The row's 2- and 3-grams hold the text's trigrams (those that narrow the search), or
+    # the text itself when it is two characters long (the GIN index), then the real check;
+    # one character: only that.
+    if len(search) >= 3:
+        keys = func.riskdesk_trigrams_except(lowered, cast(literal(list(common), ARRAY(Text)), ARRAY(Text)),
+                                             type_=ARRAY(Text))
+        matches.insert(0, S.grams.op("@>")(keys))
+    elif len(search) == 2:
         matches.insert(0, S.grams.op("@>")(array([lowered], type_=Text)))
     return C.id.in_(select(S.case_id).where(*matches))
+
+
+# A gram in at least this share of the search rows narrows a lookup too little to be worth
+# reading; pg_stats knows which (ANALYZE keeps it current), read again every few minutes.
+COMMON_GRAM_SHARE = 0.5
+COMMON_GRAMS_TTL_SECONDS = 300
+_common_grams: tuple[float, list[str]] = (float("-inf"), [])
+COMMON_GRAMS_SQL = text(
+    "SELECT most_common_elems::text::text[] AS grams, most_common_elem_freqs AS shares FROM pg_stats"
+    " WHERE schemaname = current_schema() AND tablename = 'review_case_search' AND attname = 'grams'"
+)
+
+
+def common_grams(*, session: Session) -> list[str]:
+    """The grams at least COMMON_GRAM_SHARE of the cases' search rows hold, by the planner's statistics."""
+    global _common_grams
+    read_at, grams = _common_grams
+    if time.monotonic() - read_at < COMMON_GRAMS_TTL_SECONDS:
+        return grams
+    row = session.execute(COMMON_GRAMS_SQL).one_or_none()
+    grams = [] if row is None or row.grams is None else [
+        gram for gram, share in zip(row.grams, row.shares, strict=False) if share >= COMMON_GRAM_SHARE]
+    _common_grams = (time.monotonic(), grams)
+    return grams
 
 
 def list_page(
     *, session: Session, filters: QueueFilter, limit: int, after: tuple[int, int] | None = None
 ) -> tuple[list[CaseOut], str | None]:
     """Highest risk first, then oldest; keyset-paginated on (risk, id)."""
-    page = select(C.id).where(*_conditions(filters)).order_by(C.risk.desc(), C.id).limit(limit + 1)
+    page = select(C.id).where(*_conditions(filters, session)).order_by(C.risk.desc(), C.id).limit(limit + 1)
     if after is not None:
         risk, case_id = after
         page = page.where(or_(C.risk < risk, and_(C.risk == risk, C.id > case_id)))
@@ -89,7 +120,7 @@ def count_matching(*, session: Session, filters: QueueFilter) -> int:
     """How many cases the filters find, at most RESULT_COUNT_CAP."""
     return session.execute(
         select(func.count()).select_from(
-            select(C.id).where(*_conditions(filters)).limit(RESULT_COUNT_CAP).subquery())
+            select(C.id).where(*_conditions(filters, session)).limit(RESULT_COUNT_CAP).subquery())
     ).scalar_one()
 
 

