@@ -56,10 +56,16 @@ def _conditions(filters: QueueFilter, session: Session) -> list[ColumnElement[bo
 def search_condition(search: str, common: Sequence[str] = ()) -> ColumnElement[bool]:
     """Cases whose reference, account or counterparty contains `search`, in any case; `common`: grams
     most cases have, left out of the index lookup (the substring check still sees them)."""
+    return C.id.in_(select(S.case_id).where(*search_matches(search, common)))
+
+
+def search_matches(search: str, common: Sequence[str] = ()) -> list[ColumnElement[bool]]:
+    """The conditions on review_case_search rows whose text contains `search`."""
     escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     # Lower-cased by PostgreSQL, as the stored text was, so both sides agree on every letter.
     lowered = func.lower(literal(search, Text))
-    matches = [S.search_text.like(func.lower(literal("%" + escaped + "%", Text)), escape="\\")]
+    matches: list[ColumnElement[bool]] = [
+        S.search_text.like(func.lower(literal("%" + escaped + "%", Text)), escape="\\")]
     # The row's 2- and 3-grams hold the text's trigrams (those that narrow the search), or
     # the text itself when it is two characters long (the GIN index), then the real check;
     # one character: only that.
@@ -69,7 +75,7 @@ def search_condition(search: str, common: Sequence[str] = ()) -> ColumnElement[b
         matches.insert(0, S.grams.op("@>")(keys))
     elif len(search) == 2:
         matches.insert(0, S.grams.op("@>")(array([lowered], type_=Text)))
-    return C.id.in_(select(S.case_id).where(*matches))
+    return matches
 
 
 # A gram in at least this share of the search rows narrows a lookup too little to be worth

@@ -107,14 +107,16 @@ def test_bad_search_text_is_refused_naming_the_field(desk, alice, q):
 
 @pytest.mark.parametrize("q", ["sakura", "ak"])
 def test_the_search_uses_the_n_gram_index(desk, alice, db, searchable, q):
-    from app.cases.queue import search_condition
-
+    from sqlalchemy import and_
     from sqlalchemy.dialects import postgresql
 
-    sql = str(search_condition(q).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    from app.cases.queue import search_matches
+
+    condition = and_(*search_matches(q))
+    sql = str(condition.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     # Tiny tables: take the planner's cheaper choices away, so only an index that answers @> can be used.
     db.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"))
-    plan = "\n".join(row[0] for row in db.execute(text(f"EXPLAIN SELECT id FROM review_cases WHERE {sql}")))
+    plan = "\n".join(row[0] for row in db.execute(text(f"EXPLAIN SELECT case_id FROM review_case_search WHERE {sql}")))
     db.rollback()
     assert "ix_review_case_search_grams" in plan
 
