@@ -218,4 +218,6 @@
   });
 
   showActionFields();
+  // Ready: the shortcuts listen from here on (tests wait for this before pressing keys).
+  document.documentElement.dataset.keys = "ready";
 })();

@@ -133,6 +133,7 @@ def test_keyboard_moves_opens_claims_and_lists_the_keys(page: Page, users, db, t
     users.create("analyst", username="alice")
     login(page, "alice")
     expect(rows(page)).to_have_count(3)
+    expect(page.locator("html")).to_have_attribute("data-keys", "ready")  # keys.js is deferred
 
     page.keyboard.press("j")
     expect(rows(page).nth(0)).to_have_class(re.compile("row-focus"))
@@ -158,10 +159,12 @@ def test_keyboard_moves_opens_claims_and_lists_the_keys(page: Page, users, db, t
     expect(page).to_have_url(re.compile(rf"/cases/{three_cases['nordwind']}$"))
     page.go_back()
     expect(rows(page)).to_have_count(3)
+    expect(page.locator("html")).to_have_attribute("data-keys", "ready")
 
     page.keyboard.press("n")  # claims the top case and opens it
     top = three_cases["sakura"]
     expect(page).to_have_url(re.compile(rf"/cases/{top}$"))
+    expect(page.locator("html")).to_have_attribute("data-keys", "ready")
     page.keyboard.press("r")
     expect(page.get_by_role("button", name="Reject")).to_be_focused()
     page.keyboard.press("e")
