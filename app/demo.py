@@ -3,7 +3,7 @@
 import random
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.audit.service import Actor
 from app.cases import claims, decisions
@@ -28,7 +28,7 @@ DEMO_USERS = (
 
 ACCOUNTS = [f"acct_{n:03d}" for n in range(1, 13)]
 MERCHANTS = ["ACME Supplies Ltd", "Blue Harbor Travel", "Crypto Quick Exchange", "Nordwind GmbH",
-             "Sakura Electronics", "Gulf Trading Co", "<b>Markup Merchant</b>", "Corner Coffee"]
+             "Sakura Electronics", "Gulf Trading Co", "Fjord Outdoor AS", "Corner Coffee"]
 REASONS = [
     Reason(code="velocity", description="7 payments from this account in the last 10 minutes", weight=Decimal("0.41")),
     Reason(code="new_device", description="First payment from this device fingerprint", weight=Decimal("0.22")),
@@ -36,7 +36,8 @@ REASONS = [
     Reason(code="amount_spike", description="Amount is 12x the account's 90-day median", weight=Decimal("0.35")),
     Reason(code="high_risk_mcc", description="Merchant category has an elevated chargeback rate",
            weight=Decimal("0.18")),
-    Reason(code="<script>alert(1)</script>", description="Markup in a reason must render as text"),
+    Reason(code="card_testing", description="Several small authorisations before this payment",
+           weight=Decimal("0.27")),
 ]
 SCORE_BANDS = [(5, 40), (30, 69), (70, 99)]  # low, medium, flagged at the default threshold
 CURRENCIES = [("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KWD", 3)]
@@ -83,6 +84,7 @@ def seed_if_empty(session: OrmSession) -> bool:
         transactions.settle(session=session, actor=actor, reference=item.reference,
                             request=SettlementRequest(status=outcome))
     _decide_some_cases(session, demo_users)
+    _spread_over_days(session)
     return True
 
 
@@ -102,3 +104,25 @@ def _decide_some_cases(session: OrmSession, demo_users: dict[str, User]) -> None
         case = claims.claim_next(session=session, actor=actor)
         if case is not None:
             decisions.decide(session=session, actor=actor, case_id=case.id, data=decision)
+
+
+# The seed writes everything in one go; this spreads the rows over the last DAYS days, oldest
+# payment first, so the queue has ages and SLA breaches and the dashboard has a history. The
+# audit history keeps the real time each event was written (the seed's), as it must.
+DAYS = 14
+_SPREAD = (
+    "UPDATE transactions SET created_at = now() - make_interval(days => :days) * (1 - id::float8 / m.top) "
+    "- interval '1 minute' * ((id * 37) % 600), updated_at = now() FROM (SELECT max(id) AS top FROM transactions) m",
+    "UPDATE transactions SET settled_at = created_at + interval '1 hour' * (6 + id % 30) WHERE settled_at IS NOT NULL",
+    "UPDATE risk_scores s SET created_at = t.created_at + interval '90 seconds' FROM transactions t "
+    "WHERE t.id = s.transaction_id",
+    "UPDATE rule_hits h SET created_at = t.created_at FROM transactions t WHERE t.id = h.transaction_id",
+    "UPDATE review_cases c SET opened_at = t.created_at + interval '2 minutes', decided_at = "
+    "CASE WHEN c.decided_at IS NULL THEN NULL ELSE t.created_at + interval '1 hour' * (1 + c.id % 20) END "
+    "FROM transactions t WHERE t.id = c.transaction_id",
+)
+
+
+def _spread_over_days(session: OrmSession) -> None:
+    for statement in _SPREAD:
+        session.execute(text(statement), {"days": DAYS})
