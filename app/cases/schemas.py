@@ -34,8 +34,8 @@ class QueueFilter(BaseModel):
     min_score: Annotated[int | None, Field(ge=0, le=100)] = None
     max_score: Annotated[int | None, Field(ge=0, le=100)] = None
     assignee: Identifier64 | None = None
-    # Part of a transaction reference, account or counterparty, in any case.
-    q: SearchText = None
+    q: Annotated[SearchText, Field(description="Part of a transaction reference, account or counterparty, "
+                                               "in any case (up to 128 characters)")] = None
 
 
 class CaseListQuery(QueueFilter):

@@ -193,3 +193,29 @@ def test_the_bulk_bar_answers_a_bad_selection_in_sentences_and_a_good_one_per_ca
     assert done.headers["HX-Trigger"] == "queue-changed"  # the list reloads
     stale = client.post("/queue/bulk", data={"action": "release", "case": [f"{case_id}:{version}"]}, headers=headers)
     assert "changed since you loaded it" in stale.text
+
+
+def test_bulk_escalate_takes_reconciliation_cases_too(desk, db, root):
+    from tests.cases.conftest import reconciliation_case
+
+    risk_case = desk.flagged_case("b-risk")
+    mismatch = reconciliation_case(db)
+
+    response = bulk(desk.client, root, action="escalate", case_ids=[risk_case, mismatch], note="Ask the bank")
+
+    assert statuses(response) == {risk_case: 200, mismatch: 200}
+    assert [case_row(db, case_id)["state"] for case_id in (risk_case, mismatch)] == ["escalated", "escalated"]
+
+
+def test_a_decision_that_does_not_fit_a_case_is_that_cases_refusal(desk, db, root):
+    from tests.cases.conftest import reconciliation_case
+
+    risk_case = desk.flagged_case("b-risk")
+    mismatch = reconciliation_case(db)
+
+    response = bulk(desk.client, root, action="escalate", case_ids=[risk_case, mismatch], note="Odd",
+                    reason_code="suspected_fraud")  # a fraud reason: not an outcome for a reconciliation case
+
+    assert statuses(response) == {risk_case: 200, mismatch: 422}
+    assert "reconciliation case" in response.json()["items"][1]["message"]
+    assert case_row(db, mismatch)["state"] == "open"
