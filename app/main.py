@@ -18,6 +18,7 @@ from app.observability import RequestContextMiddleware, configure_logging
 from app.ops.routes import router as ops_router
 from app.reconciliation.routes import router as reconciliation_router
 from app.risk.routes import router as risk_router
+from app.rules.backtest_routes import router as rule_backtest_router
 from app.rules.list_routes import router as rule_lists_router
 from app.rules.routes import router as rules_router
 from app.settings.routes import router as settings_router
@@ -72,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(cases_router)
     app.include_router(reconciliation_router)
     app.include_router(webhooks_router)
+    app.include_router(rule_backtest_router)  # before rules_router's /api/rules/{rule_id}
     app.include_router(rules_router)
     app.include_router(rule_lists_router)
     install_not_found_page(app)

@@ -90,3 +90,8 @@ def _smallest_unit(currency: str) -> Decimal:
 def format_amount(amount: Decimal, currency: str) -> str:
     """The amount as a string with exactly the currency's minor units ("500" JPY)."""
     return f"{amount.quantize(_smallest_unit(currency)):f}"
+
+
+def display(amount: Decimal, currency: str) -> str:
+    """The amount as people read it, the same on every screen and in every message: "1,250.50 USD"."""
+    return f"{Decimal(format_amount(amount, currency)):,f} {currency}"

@@ -52,11 +52,14 @@ def _cleanup_sql() -> str:
     from app.models import Base
 
     names = [table.name for table in Base.metadata.sorted_tables]
-    deletes = "".join(f"DELETE FROM {name};\n" for name in names)
+    # The rule generation only ever moves on (a server's cache of compiled rules is keyed by it,
+    # and a live test server outlives a test): it is bumped, not emptied.
+    deletes = "".join(f"DELETE FROM {name};\n" for name in names if name != "rule_generation")
     tables = ", ".join(f"'{name}'" for name in names)
     return (
         "SET session_replication_role = replica;\n"
         f"{deletes}"
+        "UPDATE rule_generation SET generation = generation + 1;\n"
         "SELECT setval(s.oid, 1, false) FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')"
         f" WHERE s.relkind = 'S' AND d.refobjid = ANY(ARRAY[{tables}]::regclass[]);\n"
         "SET session_replication_role = DEFAULT;\n"

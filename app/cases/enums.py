@@ -48,3 +48,17 @@ class ReasonCode(StrEnum):
     POLICY_VIOLATION = "policy_violation"
     NEEDS_MORE_INFO = "needs_more_info"
     OTHER = "other"
+
+
+class ReconciliationOutcome(StrEnum):
+    """How a reconciliation case was resolved: the reason code of its `approve` (= resolve) decision."""
+
+    MATCHED_MANUALLY = "matched_manually"
+    LEDGER_CORRECTED = "ledger_corrected"
+    BANK_ERROR = "bank_error"
+    WRITTEN_OFF = "written_off"
+
+
+# Escalating a reconciliation case may also say it needs more information, or something else.
+RECONCILIATION_ESCALATION_CODES = (*ReconciliationOutcome, ReasonCode.NEEDS_MORE_INFO, ReasonCode.OTHER)
+ALL_REASON_CODES = (*ReasonCode, *ReconciliationOutcome)

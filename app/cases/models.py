@@ -107,3 +107,35 @@ class ReviewCase(Base):
             postgresql_where=text("decided_at IS NOT NULL"),
         ),
     )
+
+
+class CaseComment(Base):
+    """A reviewer's note on a case. Append-only: a trigger (migrations/versions/0015) refuses
+    UPDATE and DELETE, so a comment reads tomorrow as it was written."""
+
+    __tablename__ = "case_comments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("review_cases.id"), nullable=False)
+    author_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    author: Mapped[str] = mapped_column(String(64), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("length(body) BETWEEN 1 AND 4000", name="body_length"),
+        Index("ix_case_comments_case_id_id", "case_id", "id"),
+    )
+
+
+class CaseTransaction(Base):
+    """A transaction whose flag joined another transaction's open case on the same account
+    (the `group_flags_by_account` setting); it follows that case's decision."""
+
+    __tablename__ = "case_transactions"
+
+    case_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("review_cases.id"), primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("transactions.id"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (Index("ix_case_transactions_transaction_id", "transaction_id"),)

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.audit import service as audit
 from app.audit.service import Actor
+from app.cases import grouping
 from app.cases.enums import UNDECIDED_STATES, CaseKind, CaseState
 from app.cases.models import UNDECIDED_SQL, ReviewCase
 from app.cases.queries import UNDECIDED, C
@@ -36,6 +37,9 @@ def open_for_transaction(*, session: OrmSession, actor: Actor, tx: Transaction, 
     The caller holds the transaction's row lock; the partial unique index is the backstop
     that makes a second undecided case impossible even without it.
     """
+    joined = grouping.join_open_case(session=session, actor=actor, tx=tx, risk=risk, reason=reason)
+    if joined is not None:
+        return joined
     opened = session.execute(
         pg_insert(ReviewCase)
         .values(kind=CaseKind.RISK, transaction_id=tx.id, risk=risk, amount=tx.amount, currency=tx.currency,
@@ -43,13 +47,11 @@ def open_for_transaction(*, session: OrmSession, actor: Actor, tx: Transaction, 
         .on_conflict_do_nothing(index_elements=["transaction_id", "kind"], index_where=UNDECIDED)
         .returning(C.id)
     ).scalar()
-    if opened is None:
-        return session.execute(
-            update(ReviewCase)
-            .where(C.transaction_id == tx.id, C.kind == CaseKind.RISK, UNDECIDED)
-            .values(risk=func.greatest(C.risk, risk), updated_at=func.now())
-            .returning(C.id)
+    if opened is None:  # a higher score updates the waiting case's risk and reason
+        waiting = session.execute(
+            select(C.id).where(C.transaction_id == tx.id, C.kind == CaseKind.RISK, UNDECIDED)
         ).scalar_one()
+        return grouping.raise_risk(session=session, actor=actor, case_id=waiting, risk=risk, reason=reason)
     audit.record(
         session, actor=actor, action="case.opened", entity_type="case", entity_id=opened,
         after={"state": CaseState.OPEN, "kind": CaseKind.RISK, "risk": risk, "transaction": tx.reference},

@@ -5,13 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from app import cursors
-from app.cases import claims, decisions, flows, queue
+from app.cases import claims, comments, decisions, flows, queue
 from app.cases.messages import decision_message
 from app.cases.schemas import (
     CaseDetail,
     CaseListQuery,
     CaseOut,
     CasePage,
+    CommentCreate,
+    CommentOut,
     DecisionOut,
     DecisionRequest,
     QueueCounts,
@@ -91,10 +93,32 @@ def release_case(case_id: CaseId, principal: Reviewer, session: DbSession):
 @router.post(
     "/{case_id}/decision",
     response_model=DecisionOut,
-    summary="Approve, reject or escalate (a note is required to reject or escalate)",
+    summary="Approve, reject or escalate (a note is required to reject or escalate); "
+            "a reconciliation case is resolved by approve with its outcome as reason_code",
     responses={**NOT_FOUND, **CONFLICT, **AUTH_ERRORS, **BAD_INPUT,
                403: {"description": "Escalated cases are decided by an admin"}},
 )
 def decide_case(case_id: CaseId, data: DecisionRequest, principal: Reviewer, session: DbSession):
     outcome = decisions.decide(session=session, actor=principal.actor, case_id=case_id, data=data)
     return DecisionOut(**outcome.case.model_dump(), message=decision_message(outcome))
+
+
+@router.get(
+    "/{case_id}/comments",
+    response_model=list[CommentOut],
+    summary="The case's comments, oldest first",
+    responses={**NOT_FOUND, **AUTH_ERRORS},
+)
+def list_comments(case_id: CaseId, principal: Reviewer, session: DbSession):
+    return comments.list_for_case(session=session, case_id=case_id)
+
+
+@router.post(
+    "/{case_id}/comments",
+    response_model=CommentOut,
+    status_code=201,
+    summary="Add a comment to the case (append-only: comments are never edited or deleted)",
+    responses={**NOT_FOUND, **AUTH_ERRORS, **BAD_INPUT},
+)
+def add_comment(case_id: CaseId, data: CommentCreate, principal: Reviewer, session: DbSession):
+    return comments.add(session=session, actor=principal.actor, case_id=case_id, text=data.text)

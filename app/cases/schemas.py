@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from app.cases.enums import CaseKind, CaseState, Decision, ReasonCode
+from app.cases.enums import ALL_REASON_CODES, CaseKind, CaseState, Decision
 from app.fields import Currency, Identifier64, clean_text
 from app.risk.schemas import RiskScoreOut
 from app.transactions.schemas import TransactionOut
@@ -34,6 +34,10 @@ class CaseListQuery(QueueFilter):
     cursor: Annotated[str | None, Field(max_length=64)] = None
 
 
+# A context token: `name:value` parts joined by ";" (app/cases/context.py).
+SEEN_PATTERN = r"^[a-z_]+:[A-Za-z0-9_.-]*(;[a-z_]+:[A-Za-z0-9_.-]*)*$"
+
+
 class DecisionRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -43,12 +47,26 @@ class DecisionRequest(BaseModel):
     )
 
     decision: Decision
-    reason_code: ReasonCode
+    # A fraud reason for a transaction's case; for a reconciliation case, its outcome
+    # (matched_manually, ledger_corrected, bank_error, written_off). app/cases/decisions.py
+    # checks which fits the case.
+    reason_code: Annotated[str, Field(json_schema_extra={"enum": list(ALL_REASON_CODES)})]
     note: Annotated[
         Annotated[str, Field(max_length=2000)] | None, BeforeValidator(clean_text), Field(validate_default=True)
     ] = None
     # The case version the reviewer saw; a decision on a stale view is refused with 409.
     version: Annotated[int | None, Field(ge=1)] = None
+    # The context token the reviewer's page (or GET /api/cases/{id}) carried, `seen`: when a
+    # new score, a grouped flag or a settlement arrived since, the decision is refused (409)
+    # saying what changed. Absent: not checked.
+    seen: Annotated[str | None, Field(min_length=1, max_length=200, pattern=SEEN_PATTERN)] = None
+
+    @field_validator("reason_code")
+    @classmethod
+    def _known_reason_code(cls, code: str) -> str:
+        if code not in ALL_REASON_CODES:
+            raise ValueError("must be one of " + ", ".join(ALL_REASON_CODES))
+        return code
 
     @field_validator("note")
     @classmethod
@@ -101,6 +119,8 @@ class TimelineEvent(BaseModel):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     reason: str | None
+    # The event in a sentence, for people ("alice claimed the case, lease until 21:29 UTC").
+    summary: str = ""
 
 
 class CaseDetail(BaseModel):
@@ -109,6 +129,32 @@ class CaseDetail(BaseModel):
     scores: list[RiskScoreOut]
     timeline: list[TimelineEvent]
     account_history: list[TransactionOut]
+    # Transactions whose flags joined this case (the group_flags_by_account setting).
+    grouped_transactions: list[TransactionOut] = []
+    # What this view showed (latest score, settlement, grouped flags): send it back as the
+    # decision's `seen` to have a decision on changed context refused.
+    seen: str = ""
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Called the customer."}]})
+
+    text: Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=4000)]
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("a comment cannot be empty")
+        return text.strip()
+
+
+class CommentOut(BaseModel):
+    id: int
+    case_id: int
+    author: str
+    text: str
+    created_at: datetime
 
 
 class CasePage(BaseModel):

@@ -33,6 +33,7 @@ def current(session) -> SettingsOut:
         flag_threshold=values.flag_threshold, dual_control_threshold=str(values.dual_control_threshold),
         claim_lease_minutes=values.claim_lease_minutes, sla_hours_risk=values.sla_hours_risk,
         sla_hours_reconciliation=values.sla_hours_reconciliation,
+        group_flags_by_account=values.group_flags_by_account,
         amount_rules=[AmountRuleOut(currency=r.currency, threshold=money.format_amount(r.threshold, r.currency))
                       for r in service.amount_rules(session=session)],
     )

@@ -1,7 +1,7 @@
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from app import money
 
@@ -19,6 +19,8 @@ class SettingsUpdate(BaseModel):
     claim_lease_minutes: Annotated[int, Field(ge=1, le=480)] | None = None
     sla_hours_risk: Hours | None = None
     sla_hours_reconciliation: Hours | None = None
+    # Group new flags on an account into its open risk case instead of opening a second one.
+    group_flags_by_account: StrictBool | None = None
 
     @field_validator("dual_control_threshold", mode="before")
     @classmethod
@@ -61,4 +63,5 @@ class SettingsOut(BaseModel):
     claim_lease_minutes: int
     sla_hours_risk: int
     sla_hours_reconciliation: int
+    group_flags_by_account: bool
     amount_rules: list[AmountRuleOut]

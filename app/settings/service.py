@@ -26,6 +26,9 @@ DEFAULTS: dict[str, int | str] = {
     # Hours an undecided case of each kind may wait before the dashboard counts it as an SLA breach.
     "sla_hours_risk": 24,
     "sla_hours_reconciliation": 72,
+    # On: a new flag on an account with an open risk case joins that case instead of opening
+    # a second one (app/cases/grouping.py).
+    "group_flags_by_account": False,
 }
 
 
@@ -36,6 +39,7 @@ class ReviewSettings:
     claim_lease_minutes: int
     sla_hours_risk: int = int(DEFAULTS["sla_hours_risk"])
     sla_hours_reconciliation: int = int(DEFAULTS["sla_hours_reconciliation"])
+    group_flags_by_account: bool = False
 
     def sla_hours(self, kind: str) -> int:
         return self.sla_hours_reconciliation if kind == "reconciliation" else self.sla_hours_risk
@@ -55,12 +59,20 @@ def review_settings_from(stored: dict[str, Any]) -> ReviewSettings:
         claim_lease_minutes=int(values["claim_lease_minutes"]),
         sla_hours_risk=int(values["sla_hours_risk"]),
         sla_hours_reconciliation=int(values["sla_hours_reconciliation"]),
+        group_flags_by_account=values["group_flags_by_account"] is True,
     )
 
 
 def _stored_form(value: Any) -> Any:
     # Decimals are kept as strings in JSONB: exact, and read back with Decimal(str(...)).
     return str(value) if isinstance(value, Decimal) else value
+
+
+def _same(old: Any, new: Any) -> bool:
+    # Numbers compare by value ("10000" == 10000.00); the one switch compares as itself.
+    if isinstance(old, bool) or isinstance(new, bool):
+        return old is new
+    return Decimal(str(old)) == Decimal(str(new))
 
 
 def update(*, session: OrmSession, actor: Actor, changes: dict[str, Any], user_id: int | None = None) -> list[str]:
@@ -74,7 +86,7 @@ def update(*, session: OrmSession, actor: Actor, changes: dict[str, Any], user_i
         # each audit event's "before" is the value that edit really replaced.
         session.execute(insert(Setting).values(key=key, value=DEFAULTS[key]).on_conflict_do_nothing())
         old = session.execute(select(Setting.value).where(Setting.key == key).with_for_update()).scalar_one()
-        if Decimal(str(old)) == Decimal(str(new)):  # every setting is a number
+        if _same(old, new):
             continue
         session.execute(
             Setting.__table__.update().where(Setting.key == key)

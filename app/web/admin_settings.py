@@ -50,12 +50,16 @@ def settings_page(request: Request, session: DbSession, principal: BrowserAdmin)
 @router.post("/admin/settings")
 def save_settings(request: Request, session: DbSession, principal: BrowserAdmin,
                   flag_threshold: Text = "", dual_control_threshold: Text = "", claim_lease_minutes: Text = "",
-                  sla_hours_risk: Text = "", sla_hours_reconciliation: Text = ""):
+                  sla_hours_risk: Text = "", sla_hours_reconciliation: Text = "", group_flags_by_account: Text = ""):
     form = dict(zip(FIELDS, (flag_threshold, dual_control_threshold, claim_lease_minutes, sla_hours_risk,
                              sla_hours_reconciliation), strict=True))
+    switches = {"on": True, "off": False}
 
     def change() -> str:
-        data = SettingsUpdate.model_validate({k: v.strip() for k, v in form.items() if v.strip()})
+        values: dict = {k: v.strip() for k, v in form.items() if v.strip()}
+        if group_flags_by_account in switches:
+            values["group_flags_by_account"] = switches[group_flags_by_account]
+        data = SettingsUpdate.model_validate(values)
         changed = service.update(session=session, actor=principal.actor, changes=data.changes(),
                                  user_id=principal.user_id)
         return f"Saved: {', '.join(changed)}." if changed else "Nothing changed."

@@ -10,13 +10,16 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.cases import flows
+from app.cases import comments, flows
 from app.cases import service as cases
+from app.cases.context import StaleContext
+from app.cases.enums import RECONCILIATION_ESCALATION_CODES
 from app.cases.models import REASON_CODES
-from app.cases.schemas import DecisionRequest
+from app.cases.schemas import CommentCreate, DecisionRequest
 from app.db import DbSession
 from app.errors import Conflict, DomainError, Forbidden, field_errors
 from app.reconciliation import service as reconciliation
@@ -30,6 +33,7 @@ from app.web.templating import money, render
 router = APIRouter(route_class=ScreenRoute)
 
 CaseId = Annotated[int, Path(ge=1, lt=2**63)]
+COMMENT_MAX = 4000
 
 
 def _page(
@@ -38,11 +42,15 @@ def _page(
     detail = flows.case_detail(session=session, case_id=case_id)
     settings = get_review_settings(session=session)
     tx = detail.transaction
-    needs_two = tx is not None and Decimal(tx.amount) > settings.dual_control_threshold
+    payments = ([tx] if tx is not None else []) + detail.grouped_transactions
+    needs_two = any(Decimal(p.amount) > settings.dual_control_threshold for p in payments)
+    is_reconciliation = detail.case.kind == "reconciliation"
     return render(
         request, "cases/detail.html",
-        {"detail": detail, "case": detail.case, "tx": detail.transaction, "reason_codes": REASON_CODES,
-         "needs_two_approvals": needs_two,
+        {"detail": detail, "case": detail.case, "tx": detail.transaction,
+         "reason_codes": RECONCILIATION_ESCALATION_CODES if is_reconciliation else REASON_CODES,
+         "is_reconciliation": is_reconciliation, "needs_two_approvals": needs_two, "changed_panels": [],
+         "comment_form": {}, "comment_error": None,
          "dual_control_threshold_text": money(settings.dual_control_threshold, tx.currency if tx else None),
          "me": principal, "active_nav": "queue", "bank_events": _bank_events(session, detail.case),
          "form": {}, "field_errors": {}, **context},
@@ -68,7 +76,9 @@ def _after_failure(session: OrmSession, error: DomainError) -> dict:
     # the caller's session check, if no statement carried it yet, still runs first.
     session.unit.send_deferred()
     session.rollback()
-    return {"status_code": error.status_code, "action_error": error.detail}
+    # A decision on a changed case: the page shows the panels that changed, marked.
+    changed = error.changed if isinstance(error, StaleContext) else []
+    return {"status_code": error.status_code, "action_error": error.detail, "changed_panels": changed}
 
 
 @router.get("/cases/{case_id}")
@@ -107,8 +117,9 @@ def decide_case(
     reason_code: Annotated[str, Form()] = "",
     note: Annotated[str, Form(max_length=10_000)] = "",
     version: Annotated[str, Form(max_length=20)] = "",
+    seen: Annotated[str, Form(max_length=200)] = "",
 ):
-    form = {"decision": decision, "reason_code": reason_code, "note": note, "version": version}
+    form = {"decision": decision, "reason_code": reason_code, "note": note, "version": version, "seen": seen}
     try:
         data = DecisionRequest.model_validate({k: v for k, v in form.items() if v != ""})
     except ValidationError as exc:
@@ -118,4 +129,29 @@ def decide_case(
         _, message = cases.decide(session=session, actor=principal.actor, case_id=case_id, data=data)
     except (Conflict, Forbidden) as error:
         return _page(request, session, principal, case_id, form=form, **_after_failure(session, error))
+    except RequestValidationError as exc:  # the reason does not fit the case's kind
+        session.unit.send_deferred()
+        session.rollback()
+        errors = {e["field"] or "decision": e["msg"] for e in field_errors(exc.errors())}
+        return _page(request, session, principal, case_id, status_code=422, form=form, field_errors=errors)
     return _page_after_commit(request, session, principal, case_id, action_message=message, decided=True)
+
+
+@router.post("/cases/{case_id}/comments")
+def add_comment(
+    case_id: CaseId, request: Request, session: DbSession, principal: BrowserUser,
+    text: Annotated[str, Form(max_length=10_000)] = "",
+):
+    try:
+        data = CommentCreate.model_validate({"text": text})
+    except ValidationError as exc:
+        if not text.strip():
+            error = "Write something before adding a comment."
+        elif len(text) > COMMENT_MAX:
+            error = f"A comment can be at most {COMMENT_MAX:,} characters."
+        else:
+            error = "The comment " + field_errors(exc.errors(include_input=False))[0]["msg"] + "."
+        return _page(request, session, principal, case_id, status_code=422, comment_form={"text": text},
+                     comment_error=error)
+    comments.add(session=session, actor=principal.actor, case_id=case_id, text=data.text)
+    return _page_after_commit(request, session, principal, case_id, action_message="Comment added.")

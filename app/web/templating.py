@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from app.config import PROJECT_ROOT
-from app.money import format_amount
+from app.money import display
 from app.security.deps import Principal
 from app.users.enums import Role
 from app.web.csrf import token_for_request
@@ -30,10 +30,9 @@ def money(amount: Decimal | str | int | None, currency: str | None) -> str:
     if amount is None:
         return ""
     try:
-        plain = format_amount(Decimal(amount), currency or "")
+        return display(Decimal(amount), currency or "")
     except (KeyError, InvalidOperation, TypeError):
         return f"{amount} {currency or ''}".strip()
-    return f"{Decimal(plain):,f} {currency}"
 
 
 def _as_utc(value: datetime) -> datetime:

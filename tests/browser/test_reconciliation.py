@@ -50,8 +50,8 @@ def test_a_100k_row_statement_shows_progress_then_its_summary(page: Page, users,
 
     page.get_by_role("link", name=re.compile(r"^Case #\d+$")).first.click()
     expect(page.get_by_role("heading", name="Bank event and ledger")).to_be_visible()
-    expect(page.locator(".side-by-side").first).to_contain_text("10.01 USD")
-    expect(page.locator(".side-by-side").first).to_contain_text("10.00 USD")
+    expect(page.locator(".mismatch-table").first).to_contain_text("10.01 USD")
+    expect(page.locator(".mismatch-table").first).to_contain_text("10.00 USD")
     shot(page, "case-reconciliation")
 
     page.get_by_role("link", name="Reconciliation").click()

@@ -60,7 +60,7 @@ def test_analyst_claims_the_top_case_decides_it_and_the_queue_updates(page: Page
     expect(page).to_have_url(re.compile(rf"/cases/{top}$"))
     expect(page.get_by_role("heading", name=re.compile(f"Case #{top}"))).to_be_visible()
     expect(page.get_by_text("Claimed by you")).to_be_visible()
-    expect(page.get_by_text("Card testing pattern")).to_be_visible()
+    expect(page.locator("#scores-panel").get_by_text("Card testing pattern")).to_be_visible()
     expect(page.locator("#case-main")).to_contain_text("pay-top")
 
     # A reject without a note is refused in place, nothing stored.
@@ -72,7 +72,7 @@ def test_analyst_claims_the_top_case_decides_it_and_the_queue_updates(page: Page
     page.get_by_label("Note").fill("Card testing from a new device")
     page.get_by_role("button", name="Reject").click()
     expect(page.get_by_text(f"Case {top} rejected.")).to_be_visible()
-    expect(page.locator(".timeline")).to_contain_text("case.rejected")
+    expect(page.locator(".timeline")).to_contain_text("alice rejected the case: suspected fraud")
     assert case_state(db, top) == "rejected"
 
     page.get_by_role("link", name="← Queue").click()

@@ -312,7 +312,7 @@ def test_approving_another_case_of_the_transaction_keeps_it_flagged_while_its_ri
 ):
     other = reconciliation_case_for(db, "ref-1")
 
-    assert desk.decide(other, alice, "approve", "false_positive").status_code == 200
+    assert desk.decide(other, alice, "approve", "matched_manually").status_code == 200
 
     assert case_row(db, case_id)["state"] == "open"
     assert review_status(db, "ref-1") == "flagged"

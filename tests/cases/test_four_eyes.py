@@ -26,7 +26,7 @@ def test_first_approval_above_the_threshold_keeps_the_case_open_for_a_second_rev
     assert body["decided_by"] is None
     assert body["assignee"] is None
     assert "second" in body["message"] and "different reviewer" in body["message"]
-    assert "20000.00 USD" in body["message"] and "10000.00 USD" in body["message"]
+    assert "20,000.00 USD" in body["message"] and "10,000.00 USD" in body["message"]
     assert review_status(db, "big-1") == "flagged"
     [first] = events(db, "case.first_approval", entity_id=big)
     assert first.actor == "alice"
@@ -111,7 +111,7 @@ def test_threshold_applies_in_the_transactions_own_currency(desk, alice):
 
     body = desk.decide(yen, alice, "approve").json()
     assert body["needs_second_approval"] is True
-    assert "10001 JPY" in body["message"] and "10000 JPY" in body["message"]
+    assert "10,001 JPY" in body["message"] and "10,000 JPY" in body["message"]
 
 
 def test_dual_control_threshold_setting_is_respected(desk, db, alice):

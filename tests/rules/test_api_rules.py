@@ -5,6 +5,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.rules.conftest import GENERATION_AT_START
+
 RULES = "/api/rules"
 CONDITION = 'tx.amount > 1000 && tx.currency == "USD"'
 
@@ -32,7 +34,9 @@ def audit_events(db, action_prefix: str = "rule.") -> list[Any]:
 
 
 def generation(db) -> int:
-    return rows(db, "SELECT COALESCE((SELECT generation FROM rule_generation WHERE id = 1), 0)")[0][0]
+    """How far the generation moved since the test began."""
+    value = rows(db, "SELECT COALESCE((SELECT generation FROM rule_generation WHERE id = 1), 0)")[0][0]
+    return value - GENERATION_AT_START["value"]
 
 
 def published_events(db) -> list[dict[str, Any]]:

@@ -1,0 +1,73 @@
+"""A flag meeting an open case: a higher score raises the case's risk and reason, and, with
+the `group_flags_by_account` setting on, a flag on another payment of the account joins
+the account's open risk case instead of opening a second one (Marble's "add to case if
+possible").
+
+Callers hold the flagged transaction's row lock; the case row is locked after it, the
+order decisions use too. Joining takes a per-account advisory lock first, so two flags on
+one account at once cannot both open a case while grouping is on.
+"""
+
+from sqlalchemy import func, insert, select, update
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.cases.enums import CaseKind
+from app.cases.models import CaseTransaction, ReviewCase
+from app.cases.queries import UNDECIDED, C
+from app.settings.service import get_review_settings
+from app.transactions import service as transactions
+from app.transactions.enums import ReviewStatus
+from app.transactions.models import Transaction
+from app.uow.unit import OrmSession
+
+CT = CaseTransaction.__table__.c
+
+
+def raise_risk(*, session: OrmSession, actor: Actor, case_id: int, risk: int, reason: str) -> int:
+    """A flag on a case already waiting: a higher risk replaces its risk and reason (the queue
+    reorders with it), audited as `case.risk_raised`; a lower one changes nothing. Returns case_id."""
+    current = session.execute(select(C.risk, C.reason).where(C.id == case_id).with_for_update()).one()
+    if risk <= current.risk:
+        return case_id
+    session.execute(update(ReviewCase).where(C.id == case_id).values(risk=risk, reason=reason, updated_at=func.now()))
+    audit.record(
+        session, actor=actor, action="case.risk_raised", entity_type="case", entity_id=case_id,
+        before={"risk": current.risk, "reason": current.reason}, after={"risk": risk, "reason": reason},
+        reason=reason,
+    )
+    return case_id
+
+
+def join_open_case(*, session: OrmSession, actor: Actor, tx: Transaction, risk: int, reason: str) -> int | None:
+    """The case the flag joined (raising its risk when higher), or None when the caller opens
+    (or reuses) the transaction's own case."""
+    own = session.execute(
+        select(C.id).where(C.transaction_id == tx.id, C.kind == CaseKind.RISK, UNDECIDED)
+    ).scalar()
+    if own is not None:
+        return None
+    joined = session.execute(
+        select(CT.case_id).join(ReviewCase.__table__, C.id == CT.case_id)
+        .where(CT.transaction_id == tx.id, C.kind == CaseKind.RISK, UNDECIDED)
+    ).scalar()
+    if joined is not None:  # flagged again while its group's case waits
+        return raise_risk(session=session, actor=actor, case_id=joined, risk=risk, reason=reason)
+    if not get_review_settings(session=session).group_flags_by_account:
+        return None
+    account_lock = func.hashtextextended(f"riskdesk.account_case:{tx.account_id}", 0)
+    session.execute(select(func.pg_advisory_xact_lock(account_lock)))
+    target = session.execute(
+        select(C.id).where(C.account_id == tx.account_id, C.kind == CaseKind.RISK, UNDECIDED)
+        .order_by(C.id).limit(1).with_for_update()
+    ).scalar()
+    if target is None:
+        return None
+    session.execute(insert(CaseTransaction.__table__).values(case_id=target, transaction_id=tx.id))
+    audit.record(
+        session, actor=actor, action="case.flag_grouped", entity_type="case", entity_id=target,
+        after={"transaction": tx.reference, "risk": risk}, reason=reason,
+    )
+    transactions.set_review_status(session=session, actor=actor, tx=tx, status=ReviewStatus.FLAGGED,
+                                   reason=f"joined case {target}")
+    return raise_risk(session=session, actor=actor, case_id=target, risk=risk, reason=reason)
