@@ -24,7 +24,7 @@ from app.rules.routes import router as rules_router
 from app.settings.routes import router as settings_router
 from app.transactions.routes import router as transactions_router
 from app.users.routes import router as users_router
-from app.web import admin_lists, admin_rules, rules_case
+from app.web import admin_lists, admin_rules, admin_rules_backtest, rules_case
 from app.web.admin_audit import router as web_admin_audit_router
 from app.web.admin_dashboard import router as web_admin_dashboard_router
 from app.web.admin_settings import router as web_admin_settings_router
@@ -85,7 +85,7 @@ def create_app() -> FastAPI:
         app.include_router(admin_router)
     app.include_router(web_reconciliation_router)
     app.include_router(web_webhooks_router)
-    for rules_screen in (admin_rules, admin_lists, rules_case):
+    for rules_screen in (admin_rules, admin_rules_backtest, admin_lists, rules_case):
         app.include_router(rules_screen.router)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
