@@ -1,7 +1,7 @@
 """Every mapped model, imported so Base.metadata is complete (Alembic, schema checks)."""
 
 from app.audit.models import AuditCheckpoint, AuditEvent, AuditVerification
-from app.cases.models import CaseComment, CaseTransaction, ReviewCase
+from app.cases.models import CaseComment, CaseTransaction, ReviewCase, ReviewCaseSearch
 from app.db import Base
 from app.idempotency.models import IdempotencyKey
 from app.reconciliation.models import BankEvent, ReconciliationRowError, ReconciliationRun, ReconciliationUpload
@@ -16,7 +16,7 @@ from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 __all__ = [
     "IdempotencyKey",
     "AmountRule", "AuditCheckpoint", "CaseComment", "CaseTransaction",
-    "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase",
+    "AuditEvent", "AuditVerification", "Base", "LoginFailure", "ReviewCase", "ReviewCaseSearch",
     "RevokedToken", "RiskScore", "Setting",
     "Rule", "RuleGeneration", "RuleHit", "RuleList", "RuleListItem", "RuleSnooze", "RuleVersion",
     "Transaction", "User",

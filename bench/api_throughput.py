@@ -26,7 +26,6 @@ from harness import (  # the shared bench harness
     HOST,
     PYTHON,
     ROOT,
-    CpuMeter,
     background_load,
     begin_run,
     close_resources,
@@ -35,6 +34,7 @@ from harness import (  # the shared bench harness
     get_token,
     http,
     log,
+    measure_load,
     py_spy_record,
     run_cli,
     start_database,
@@ -233,32 +233,7 @@ def run_rounds(group: list[Scenario], rounds: int, postmaster_pid: int, timeout:
 
 
 def measure(scenario: Scenario, job: dict, postmaster_pid: int, timeout: float) -> dict:
-    meter = CpuMeter(scenario.server_pid, postmaster_pid)
-    # For time-bounded runs the CPU window opens once the generator's warm-up is over (its
-    # interpreter start-up, ~0.2 s, comes first, so the window opens ~0.1 s late at worst)
-    # and closes when it exits. Batch runs are measured from start to end.
-    proc = subprocess.Popen([str(PYTHON), str(BENCH / "loadgen.py"), json.dumps(job)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        if job["kind"] != "batch":
-            time.sleep(job["warmup"] + 0.3)
-        before = meter.snapshot()
-        stdout, stderr = proc.communicate(timeout=timeout)
-        after = meter.snapshot()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed ({proc.returncode}):\n{stderr[-2000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    # Generator CPU over the window: its total minus the warm-up share (proportional estimate).
-    total_window = job["warmup"] + job["duration"] if job["kind"] != "batch" else None
-    loadgen_cpu = result["loadgen_cpu_s"]
-    if total_window:
-        loadgen_cpu *= job["duration"] / total_window
-    result["cpu"] = CpuMeter.delta(before, after, loadgen_cpu)
-    return result
+    return measure_load(job, scenario.server_pid, postmaster_pid, timeout)
 
 
 # --------------------------------------------------------------------------- profiling

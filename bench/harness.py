@@ -307,3 +307,33 @@ def summarize_profile(raw: Path, top: int, title: str) -> None:
 
 def fmt_row(cells: list, widths: list[int]) -> str:
     return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def measure_load(job: dict, server_pid: int, postmaster_pid: int, timeout: float) -> dict:
+    """Run bench/loadgen.py with `job`; its result plus the CPU each party used over the measured window."""
+    meter = CpuMeter(server_pid, postmaster_pid)
+    # For time-bounded runs the CPU window opens once the generator's warm-up is over (its
+    # interpreter start-up, ~0.2 s, comes first, so the window opens ~0.1 s late at worst)
+    # and closes when it exits. Batch runs are measured from start to end.
+    proc = subprocess.Popen([str(PYTHON), str(BENCH / "loadgen.py"), json.dumps(job)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if job["kind"] != "batch":
+            time.sleep(job["warmup"] + 0.3)
+        before = meter.snapshot()
+        stdout, stderr = proc.communicate(timeout=timeout)
+        after = meter.snapshot()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed ({proc.returncode}):\n{stderr[-2000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    # Generator CPU over the window: its total minus the warm-up share (proportional estimate).
+    total_window = job["warmup"] + job["duration"] if job["kind"] != "batch" else None
+    loadgen_cpu = result["loadgen_cpu_s"]
+    if total_window:
+        loadgen_cpu *= job["duration"] / total_window
+    result["cpu"] = CpuMeter.delta(before, after, loadgen_cpu)
+    return result

@@ -11,7 +11,8 @@ analyst users, mints their bearer tokens and starts one uvicorn worker of the ap
    "next" claims a new case. Proves that no case was claimed twice, from the ids the
    clients received and from the audit trail, and samples pg_stat_activity to show
    what the database was doing meanwhile.
-2. reads: the queue's first page (and filtered), one case, the counts, and the HTML
+2. reads: the queue's first page (and filtered), its search (?q=: reference, account,
+   counterparty, short text, no match), one case, the counts, and the HTML
    queue and case screens (each measured only once it answers with HTML), at
    --read-concurrency.
 3. plans: EXPLAIN (ANALYZE, BUFFERS) of the statements the app itself sends for "next
@@ -635,8 +636,16 @@ def browser_session(port: int, user: tuple[int, str]) -> tuple[dict[str, str] | 
             f"{login_note}; minted a session token into cookie {SESSION_COOKIE}")
 
 
+# The queue's search box (GET /api/cases?q=): a whole reference (one case), part of an account
+# (its few cases), a counterparty shared by many, a reference prefix (about 1 % of the cases),
+# text found nowhere, and 1–2 characters (no trigram: a filter along the queue's order).
+SEARCHES = [("reference", None), ("account part", "acct_0012"), ("counterparty", "merchant 123"),
+            ("reference prefix", "rq-0001"), ("no match", "zzz-nothing"), ("2 chars", "q-"),
+            ("2 chars, no match", "zq")]
+
+
 def read_phase(port: int, tokens: list[str], users: list[tuple[int, str]], open_ids: list[int],
-               meter: Meter, args) -> list[ReadResult]:
+               meter: Meter, args, open_refs: list[str] | None = None) -> list[ReadResult]:
     hostport = f"{HOST}:{port}"
     rng = random.Random(11)
 
@@ -654,6 +663,11 @@ def read_phase(port: int, tokens: list[str], users: list[tuple[int, str]], open_
          "/api/cases/{case_id}"),
         ("GET /api/cases/counts", api_get(lambda: "/api/cases/counts"), "/api/cases/counts"),
     ]
+    refs = open_refs or ["rq-00000001"]
+    for what, q in SEARCHES:
+        def search_path(q=q) -> str:
+            return "/api/cases?" + urlencode({"limit": 50, "q": q if q is not None else rng.choice(refs)})
+        scenarios.append((f"GET /api/cases?q= ({what})", api_get(search_path), "/api/cases"))
     notes = []
     browser, how = browser_session(port, users[0])
     log(f"browser screens: {how}")
@@ -661,6 +675,7 @@ def read_phase(port: int, tokens: list[str], users: list[tuple[int, str]], open_
     # (name, path, route for the server-side timing, extra headers): measured once they answer with HTML.
     screens = [("GET / (queue screen)", lambda: "/", "/", {}),
                ("GET / HX-Request (queue rows)", lambda: "/", "/", htmx),
+               ("GET /?q=merchant 123 HX-Request", lambda: "/?q=merchant+123", "/", htmx),
                ("GET /queue/counts HX-Request", lambda: "/queue/counts", "/queue/counts", htmx),
                ("GET /cases/{id} (case screen)", lambda: f"/cases/{rng.choice(open_ids)}", "/cases/{case_id}", {})]
     for name, path_of, route, extra in screens:
@@ -760,6 +775,10 @@ def explain_app_queries(url: str, analyst: tuple[int, str], case_id: int) -> lis
         # EXPLAIN ANALYZE runs it in a transaction rolled back below).
         return [(sql, params) for sql, params in captured if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
 
+    def cases_statement(call) -> tuple[str, object]:
+        # A search first reads which grams are common (pg_stats, cached for minutes): not the query.
+        return next(stmt for stmt in statements_of(call) if "pg_stats" not in stmt[0])
+
     user_id, username = analyst
     actor = Actor(name=username, id=user_id, role="analyst")
     claim = statements_of(lambda s: claims.claim_next(session=s, actor=actor))
@@ -772,6 +791,11 @@ def explain_app_queries(url: str, analyst: tuple[int, str], case_id: int) -> lis
          statements_of(lambda s: queue.list_page(session=s, filters=QueueFilter(), limit=50))[0]),
         ("queue first page, state=open",
          statements_of(lambda s: queue.list_page(session=s, filters=QueueFilter(state="open"), limit=50))[0]),
+        *[(f"queue search q={q!r} (GET /api/cases?q=)",
+           cases_statement(lambda s, q=q: queue.list_page(session=s, filters=QueueFilter(q=q), limit=50)))
+          for _, q in SEARCHES if q is not None],
+        ("queue search count q='merchant 123' (the screen's result count)",
+         cases_statement(lambda s: queue.count_matching(session=s, filters=QueueFilter(q="merchant 123")))),
         ("queue counts (GET /api/cases/counts), first statement",
          statements_of(lambda s: queue.counts(session=s, user_id=user_id))[0]),
     ]
@@ -812,7 +836,7 @@ def latency_cells(values: list[float]) -> list[str]:
             f"{max(values) if values else 0:.1f}"]
 
 
-WIDTHS = [38, 6, 4, 6, 7, 7, 7, 7, 7, 7, 5, 5, 5, 14]
+WIDTHS = [44, 6, 4, 6, 7, 7, 7, 7, 7, 7, 5, 5, 5, 14]
 HEADERS = ["scenario", "n", "err", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "srv ms", "cpu ms", "srv%",
            "pg%", "oth%", "p95 target"]
 
@@ -837,7 +861,7 @@ def claim_rows(title: str, run: ClaimRun, target: float | None) -> list[str]:
 
 def read_row(r: ReadResult) -> str:
     if r.note:
-        return f"{r.name:<38}  {r.note}"
+        return f"{r.name:<44}  {r.note}"
     per_s = len(r.latencies) / r.elapsed if r.elapsed else 0.0
     cpu_ms = 10 * r.cpu.get("server", 0) / per_s if per_s else 0.0
     return harness.fmt_row(
@@ -972,9 +996,9 @@ def claims_section(args, port: int, tokens: list[str], user_ids: list[int], mete
 
 
 def reads_section(args, port: int, tokens: list[str], users: list[tuple[int, str]], meter: Meter,
-                  open_ids: list[int]) -> tuple[bool, list[ReadResult]]:
+                  open_ids: list[int], open_refs: list[str]) -> tuple[bool, list[ReadResult]]:
     """Part 2; True when every measured read meets its target."""
-    reads = read_phase(port, tokens, users, open_ids, meter, args)
+    reads = read_phase(port, tokens, users, open_ids, meter, args, open_refs)
     print(f"\n2. Reads at concurrency {args.read_concurrency}, {args.read_requests} requests each "
           f"(after {2 * args.read_concurrency} warm-up); the API with analysts' tokens, the screens signed in")
     print_table([read_row(r) for r in reads])
@@ -1039,10 +1063,12 @@ def main(argv=None) -> int:
         claims_ok, crowd = claims_section(args, port, tokens, [user_id for user_id, _ in users], meter, url)
         conn = connect(url)
         cur = conn.cursor()
-        cur.execute("SELECT id FROM review_cases WHERE state = 'open' ORDER BY random() LIMIT 1000")
-        open_ids = [row[0] for row in cur.fetchall()]
+        cur.execute("SELECT c.id, t.reference FROM review_cases c JOIN transactions t ON t.id = c.transaction_id "
+                    "WHERE c.state = 'open' ORDER BY random() LIMIT 1000")
+        open_rows = cur.fetchall()
+        open_ids, open_refs = [row[0] for row in open_rows], [row[1] for row in open_rows]
         conn.close()
-        reads_ok, reads = reads_section(args, port, tokens, users, meter, open_ids)
+        reads_ok, reads = reads_section(args, port, tokens, users, meter, open_ids, open_refs)
         if not args.skip_explain:
             plans_section(url, users[0])
         if args.profile > 0:

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.cases.schemas import CaseOut
+from app.rules.schemas import AccountRuleHit
 from app.transactions.schemas import TransactionOut
 
 
@@ -58,3 +59,6 @@ class AccountContext(BaseModel):
     risk_scores: ScoreStats
     policy: Policy
     next_actions: list[NextAction] = Field(description="What the caller's role may do next, at most 20")
+    rule_hits: list[AccountRuleHit] = Field(
+        default=[], description="Why rules flagged the account's payments: newest matches first (shadow too), "
+                                "each with the values its condition read, at most 20")

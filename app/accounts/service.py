@@ -3,7 +3,7 @@
 PostgreSQL assembles each part as JSON (amounts as text, so no float ever holds money) and
 the whole context comes back in one round trip; Python only formats amounts and works out
 the caller's next actions. Each part reads an index by account (recent transactions, totals,
-open cases, decisions, score statistics) or by transaction (the latest score of each recent one).
+open cases, decisions, score statistics, rule hits) or by transaction (the latest score of each recent one).
 """
 
 from datetime import UTC, datetime
@@ -20,6 +20,8 @@ from app.cases import queries as cases
 from app.cases.enums import CaseState
 from app.cases.schemas import CaseOut
 from app.risk.models import RiskScore
+from app.rules import case_hits
+from app.rules.schemas import AccountRuleHit
 from app.security.deps import Principal
 from app.settings.models import AmountRule, Setting
 from app.settings.service import review_settings_from
@@ -33,6 +35,7 @@ from app.users.enums import Role
 RECENT_TRANSACTIONS = 20
 OPEN_CASES = 20
 RECENT_DECISIONS = 10
+RECENT_RULE_HITS = 20
 NEXT_ACTIONS = 20
 
 R = RiskScore.__table__.c
@@ -69,6 +72,7 @@ CONTEXT = PreparedStatement("account_context", select(
     select(func.coalesce(func.json_object_agg(Setting.key, Setting.value), literal_column("'{}'::json")))
     .scalar_subquery().label("settings"),
     _json_list(select(AmountRule.currency, AmountRule.threshold.label("amount")), "currency").label("rules"),
+    _json_list(case_hits.recent_of_account(ACCOUNT, RECENT_RULE_HITS), lambda c: c.id.desc()).label("rule_hits"),
 ), "account_id")
 
 
@@ -144,4 +148,5 @@ def get_context(*, session: AnySession, account_id: str, principal: Principal) -
         risk_scores=_score_stats(parts.scores),
         policy=_policy(parts.settings, parts.rules),
         next_actions=_next_actions(principal, account_id, recent, open_cases),
+        rule_hits=[AccountRuleHit.model_validate(row) for row in parts.rule_hits],
     )

@@ -4,6 +4,8 @@ A pack is one JSON file (format `riskdesk-evidence-pack/1`):
 
 - `case`, `transaction`, `risk_scores`: the rows as PostgreSQL's `to_jsonb` renders them;
   every number with a fraction is kept as the exact string the database holds.
+- `rule_hits`: the transaction's rule explanations (each hit's rule, name, version, mode, risk,
+  reason and the values its condition read), rendered the same way.
 - `audit_events`: every event of the case and of its transaction, with the columns its hash
   covers (`before`/`after` as the JSONB text the hash covers), `prev_hash`, `hash`, and a
   `proof`: the event's `leaf_index` among all events up to the checkpoint, and the Merkle
@@ -35,7 +37,9 @@ from sqlalchemy import Connection, text
 from app.audit import chain, checkpoints, merkle
 
 FORMAT = "riskdesk-evidence-pack/1"
-SECTIONS = ("case", "transaction", "risk_scores", "audit_events", "checkpoint")
+SECTIONS = ("case", "transaction", "risk_scores", "rule_hits", "audit_events", "checkpoint")
+# Sections a pack made before they existed may lack (it still verifies without them).
+LATER_SECTIONS = frozenset({"rule_hits"})
 _EVENT_COLUMNS = ("id", "occurred_at", "actor", "actor_id", "actor_role", "actor_type", "action", "entity_type",
                   "entity_id", "before", "after", "reason", "request_id", "client_addr", "prev_hash", "hash")
 
@@ -86,6 +90,9 @@ def build(conn: Connection, *, case_id: int, exported_by: str, key: Ed25519Priva
                                 {"id": transaction_id}) if transaction_id is not None else None
     scores = _rows_as_json(conn, "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.id), '[]')::text "
                                  "FROM risk_scores s WHERE transaction_id = :id", {"id": transaction_id or 0})
+    hits = _rows_as_json(conn, "SELECT coalesce(jsonb_agg(to_jsonb(h) || jsonb_build_object('rule_name', r.name) "
+                               "ORDER BY h.id), '[]')::text FROM rule_hits h JOIN rules r ON r.id = h.rule_id "
+                               "WHERE h.transaction_id = :id", {"id": transaction_id or 0})
     events = _events(conn, case_id, transaction["reference"] if transaction else None)
     if not events:
         raise CaseNotFound(case_id)
@@ -99,7 +106,7 @@ def build(conn: Connection, *, case_id: int, exported_by: str, key: Ed25519Priva
         event["proof"] = {"leaf_index": index, "tree_size": len(leaves),
                           "path": [node.hex() for node in merkle.inclusion_path(leaves, index)]}
     pack: dict[str, Any] = {"format": FORMAT, "case": case, "transaction": transaction, "risk_scores": scores,
-                            "audit_events": events, "checkpoint": checkpoint}
+                            "rule_hits": hits, "audit_events": events, "checkpoint": checkpoint}
     manifest = {
         "format": FORMAT, "case_id": case_id, "exported_by": exported_by,
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -131,6 +138,8 @@ def verify_pack(data: bytes, public_key: Ed25519PublicKey) -> tuple[list[str], d
         problems.append("the manifest's signature does not verify with this public key")
     sections = manifest.get("sections") if isinstance(manifest.get("sections"), dict) else {}
     for name in SECTIONS:
+        if name in LATER_SECTIONS and name not in sections and name not in pack:
+            continue
         if sections.get(name) != _digest(pack.get(name)):
             problems.append(f"section {name} differs from the signed manifest")
     try:

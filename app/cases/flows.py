@@ -7,6 +7,8 @@ from app.cases import timeline as sentences
 from app.cases.models import CaseTransaction
 from app.cases.schemas import CaseDetail
 from app.risk import service as risk
+from app.rules import case_hits
+from app.rules.schemas import Explanation
 from app.transactions import service as transactions
 from app.transactions.models import Transaction
 from app.transactions.schemas import TransactionOut
@@ -36,8 +38,10 @@ def case_detail(*, session: OrmSession, case_id: int) -> CaseDetail:
         scores = risk.list_for_transaction(session=session, transaction_id=row.id)
         history_rows, _ = transactions.list_page(session=session, limit=20, account_id=row.account_id)
         history = [transactions.to_out(r) for r in history_rows]
+    explanations = case_hits.for_transaction(session=session, transaction_id=tx.id) if tx is not None else []
     for member in grouped:
         scores += risk.list_for_transaction(session=session, transaction_id=member.id)
+        explanations += case_hits.for_transaction(session=session, transaction_id=member.id)
     scores.sort(key=lambda s: s.id, reverse=True)
     events = queries.timeline(session=session, case_id=case_id, reference=case.transaction_reference)
     reasons = sentences.score_reasons(scores)
@@ -48,4 +52,5 @@ def case_detail(*, session: OrmSession, case_id: int) -> CaseDetail:
                  "entity_id": e.entity_id, "before": e.before, "after": e.after, "reason": e.reason}
         timeline.append({**event, "summary": sentences.summary(event, reasons)})
     return CaseDetail(case=case, transaction=tx, scores=scores, account_history=history, timeline=timeline,
-                      grouped_transactions=grouped, seen=seen)
+                      grouped_transactions=grouped, seen=seen,
+                      explanations=[Explanation.model_validate(item) for item in explanations])

@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.cases.enums import UNDECIDED_STATES, CaseKind, CaseState, ReasonCode
@@ -139,3 +140,27 @@ class CaseTransaction(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
     __table_args__ = (Index("ix_case_transactions_transaction_id", "transaction_id"),)
+
+
+class ReviewCaseSearch(Base):
+    """What the queue's search box looks in: a case's transaction reference, account and counterparty.
+
+    Written only by the database, when the case is opened (migrations/versions/0014), and
+    never updated: claims and decisions rewrite review_cases rows many times, and keeping
+    the n-gram index beside them would make each of those writes maintain it too.
+    """
+
+    __tablename__ = "review_case_search"
+
+    case_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("review_cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The three values, lower-cased, one per line.
+    search_text: Mapped[str] = mapped_column(Text, nullable=False)
+    # Every distinct 2- and 3-character piece of search_text.
+    grams: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+
+    __table_args__ = (
+        Index("ix_review_case_search_grams", "grams", postgresql_using="gin",
+              postgresql_with={"fastupdate": "off"}),
+    )

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from app import cursors
-from app.cases import claims, comments, decisions, flows, queue
+from app.cases import assignment, bulk, claims, comments, decisions, flows, queue
 from app.cases.messages import decision_message
 from app.cases.schemas import (
     CaseDetail,
@@ -58,6 +58,28 @@ def queue_counts(principal: Reviewer, session: DbSession):
 def claim_next_case(principal: Reviewer, session: DbSession):
     claimed = claims.claim_next(session=session, actor=principal.actor)
     return claimed if claimed is not None else Response(status_code=204)
+
+
+@router.post(
+    "/{case_id}/assign",
+    response_model=CaseOut,
+    summary="Assign a case to a named analyst or admin (admins: anyone; analysts: themselves)",
+    responses={**NOT_FOUND, **CONFLICT, **AUTH_ERRORS, **BAD_INPUT,
+               403: {"description": "An analyst assigning someone else"}},
+)
+def assign_case(case_id: CaseId, data: assignment.AssignRequest, principal: Reviewer, session: DbSession):
+    return assignment.assign(session=session, actor=principal.actor, case_id=case_id, username=data.assignee,
+                             version=data.version)
+
+
+@router.post(
+    "/bulk",
+    response_model=bulk.BulkResponse,
+    summary="Assign, release or escalate up to 100 cases; a result per case, in order",
+    responses={**AUTH_ERRORS, **BAD_INPUT, 403: {"description": "An analyst assigning someone else"}},
+)
+def bulk_action(data: bulk.BulkRequest, principal: Reviewer, session: DbSession):
+    return bulk.run(session=session, actor=principal.actor, request=data)
 
 
 @router.get(

@@ -7,9 +7,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.cases.enums import ALL_REASON_CODES, CaseKind, CaseState, Decision
-from app.fields import Currency, Identifier64, clean_text
+from app.fields import Currency, Identifier64, clean_text, refuse_unstorable
 from app.risk.schemas import RiskScoreOut
+from app.rules.schemas import Explanation
 from app.transactions.schemas import TransactionOut
+
+
+def _search_text(value: Any) -> Any:
+    """Search text with its spaces collapsed (a line break never joins two searched values); blank: no search."""
+    return (" ".join(refuse_unstorable(value).split()) or None) if isinstance(value, str) else value
+
+
+SearchText = Annotated[Annotated[str, Field(max_length=128)] | None, BeforeValidator(_search_text)]
 
 
 class QueueFilter(BaseModel):
@@ -25,6 +34,8 @@ class QueueFilter(BaseModel):
     min_score: Annotated[int | None, Field(ge=0, le=100)] = None
     max_score: Annotated[int | None, Field(ge=0, le=100)] = None
     assignee: Identifier64 | None = None
+    # Part of a transaction reference, account or counterparty, in any case.
+    q: SearchText = None
 
 
 class CaseListQuery(QueueFilter):
@@ -134,6 +145,8 @@ class CaseDetail(BaseModel):
     # What this view showed (latest score, settlement, grouped flags): send it back as the
     # decision's `seen` to have a decision on changed context refused.
     seen: str = ""
+    # Why rules flagged the case's payments: each match with the values its condition read.
+    explanations: list[Explanation] = []
 
 
 class CommentCreate(BaseModel):

@@ -9,6 +9,7 @@ arities, literal windows (≤ 90 days) and list names, literal regular expressio
 """
 
 import ast
+import operator
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,12 @@ MAX_WINDOW = timedelta(days=90)
 # Nodes that only pass their single child through (precedence levels of the grammar).
 PASSTHROUGH = frozenset({"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
                          "unary", "member", "primary", "paren_expr"})
+
+
+SIMPLE = frozenset({str, int, Decimal, bool, type(None)})
+NUMBERS = frozenset({int, Decimal})
+ORDERINGS = {"relation_lt": operator.lt, "relation_le": operator.le, "relation_gt": operator.gt,
+             "relation_ge": operator.ge}
 
 
 class CompileError(Exception):
@@ -126,15 +133,26 @@ class Compiler:
         assert isinstance(operator_node, Tree) and isinstance(right_node, Tree)
         left, right = self.compile(operator_node.children[0]), self.compile(right_node)
         op = operator_node.data
-        if op == "relation_eq":
-            return lambda run: v.equal(left(run), right(run))
-        if op == "relation_ne":
-            return lambda run: not v.equal(left(run), right(run))
+        if op in ("relation_eq", "relation_ne"):
+            negated = op == "relation_ne"
+
+            def equality(run: Any) -> bool:
+                a, b = left(run), right(run)
+                kind = type(a)
+                if kind is type(b) and kind in SIMPLE:  # the common case, without the general rules
+                    return (a == b) is not negated
+                return v.equal(a, b) is not negated
+            return equality
         if op == "relation_in":
             return lambda run: v.contains(right(run), left(run))
-        test = {"relation_lt": lambda c: c < 0, "relation_le": lambda c: c <= 0,
-                "relation_gt": lambda c: c > 0, "relation_ge": lambda c: c >= 0}[op]
-        return lambda run: test(v.compare(left(run), right(run)))
+        ordered = ORDERINGS[op]
+
+        def ordering(run: Any) -> bool:
+            a, b = left(run), right(run)
+            if type(a) in NUMBERS and type(b) in NUMBERS:  # int and Decimal compare exactly (bool is not here)
+                return bool(ordered(a, b))
+            return bool(ordered(v.compare(a, b), 0))
+        return ordering
 
     def _binary(self, node: Tree, operations: dict[str, Callable[[Any, Any], Any]]) -> Fn:
         operator_node, right_node = node.children

@@ -67,6 +67,9 @@ class Outcome:
     values: dict[str, str] = field(default_factory=dict)
 
 
+NO_MATCH = Outcome(False)
+
+
 class _Run:
     __slots__ = ("env", "read")
 
@@ -104,7 +107,7 @@ class Program:
         if result is True:
             return Outcome(True, None, _formatted(run.read))
         if result is False:
-            return Outcome(False)
+            return NO_MATCH
         return Outcome(False, f"the condition gave {format_value(result)}, not true or false", _formatted(run.read))
 
 

@@ -119,6 +119,8 @@ class RuleHit(Base):
         # A rule's hits newest first (GET /api/rules/{id}/hits, keyset on created_at, id) and its last 24 h.
         Index("ix_rule_hits_rule_id_created_at_id", "rule_id", "created_at", "id"),
         Index("ix_rule_hits_transaction_id", "transaction_id"),
+        # The account context's newest hits of an account.
+        Index("ix_rule_hits_account_id_id", "account_id", "id"),
     )
 
 

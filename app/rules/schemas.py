@@ -96,6 +96,23 @@ class RuleSummary(BaseModel):
     precision: float | None = Field(description="rejected ÷ (approved + rejected) among hit transactions")
 
 
+class Explanation(BaseModel):
+    """Why a rule flagged a transaction: the rule, the version that ran, and the values its condition read."""
+
+    rule_id: int
+    rule_name: str
+    version: int
+    mode: Literal["shadow", "active"]
+    risk: int
+    reason: str
+    values: dict[str, str]
+
+
+class AccountRuleHit(Explanation):
+    transaction_reference: str
+    created_at: datetime
+
+
 class HitOut(BaseModel):
     id: int
     rule_id: int

@@ -1,9 +1,11 @@
-"""Indexes and statements for the hot read paths.
+"""Indexes for the hot read paths: an account's newest rule hits (the account context).
 
 Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-07
 """
+
+from alembic import op
 
 revision = "0016"
 down_revision = "0015"
@@ -12,8 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_index("ix_rule_hits_account_id_id", "rule_hits", ["account_id", "id"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_rule_hits_account_id_id", table_name="rule_hits")

@@ -12,7 +12,8 @@ def test_case_detail_has_case_transaction_scores_history_and_timeline(desk, alic
 
     body = desk.detail(case_id, alice)
 
-    assert set(body) == {"case", "transaction", "scores", "account_history", "timeline", "grouped_transactions", "seen"}
+    assert set(body) == {"case", "transaction", "scores", "account_history", "timeline", "grouped_transactions", "seen",
+                         "explanations"}
     assert body["case"]["id"] == case_id
     assert body["case"]["transaction_reference"] == "ref-1"
     assert body["transaction"]["reference"] == "ref-1"
