@@ -18,12 +18,13 @@ from app.observability import RequestContextMiddleware, configure_logging
 from app.ops.routes import router as ops_router
 from app.reconciliation.routes import router as reconciliation_router
 from app.risk.routes import router as risk_router
+from app.rules.backtest_routes import router as rule_backtest_router
 from app.rules.list_routes import router as rule_lists_router
 from app.rules.routes import router as rules_router
 from app.settings.routes import router as settings_router
 from app.transactions.routes import router as transactions_router
 from app.users.routes import router as users_router
-from app.web import admin_lists, admin_rules, rules_case
+from app.web import admin_lists, admin_rules, admin_rules_backtest, rules_case
 from app.web.admin_audit import router as web_admin_audit_router
 from app.web.admin_dashboard import router as web_admin_dashboard_router
 from app.web.admin_settings import router as web_admin_settings_router
@@ -72,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(cases_router)
     app.include_router(reconciliation_router)
     app.include_router(webhooks_router)
+    app.include_router(rule_backtest_router)  # before rules_router's /api/rules/{rule_id}
     app.include_router(rules_router)
     app.include_router(rule_lists_router)
     install_not_found_page(app)
@@ -83,7 +85,7 @@ def create_app() -> FastAPI:
         app.include_router(admin_router)
     app.include_router(web_reconciliation_router)
     app.include_router(web_webhooks_router)
-    for rules_screen in (admin_rules, admin_lists, rules_case):
+    for rules_screen in (admin_rules, admin_rules_backtest, admin_lists, rules_case):
         app.include_router(rules_screen.router)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")

@@ -133,7 +133,7 @@ def create_list(request: Request, session: DbSession, principal: BrowserAdmin, n
         return _page(request, session, principal, status_code=422, new={"name": name, "description": description,
                                                                          "items": items},
                      errors={"name": "use 1–64 lowercase letters, digits, \"_\" or \"-\"."},
-                     error="Not saved: the list name is not valid.")
+                     error="Not saved. List name: use 1–64 lowercase letters, digits, \"_\" or \"-\".")
     return _replace(request, session, principal, name=name, description=description, items=items, confirm=confirm,
                     error_key="new")
 

@@ -34,7 +34,6 @@ ConditionText = Annotated[str, Form(max_length=20_000)]  # the compiler names th
 VersionNumber = Annotated[int | None, Query(ge=1, lt=2**31)]
 FIELD_NAMES = {"action.risk": "risk", "action.reason": "reason", "action": "risk"}
 RECENT_HITS = 10
-BACKTEST_ENABLED = False  # the panel waits for app/rules/backtest.py (rules-backtest)
 
 
 def can_edit(principal: Principal) -> bool:
@@ -164,7 +163,6 @@ def rule_page_context(session: OrmSession, principal: Principal, rule_id: int, *
                  "risk": str(latest.action.risk), "reason": latest.action.reason},
         "field_errors": {}, "backtest_form": {}, "backtest_errors": {},
         "check": condition_check(session, latest.condition) if can_edit(principal) else None,
-        "backtest_enabled": BACKTEST_ENABLED,
     }
 
 

@@ -3,8 +3,9 @@ and the page a rule hit's (or a backtest sample's) transaction links to.
 
 templates/cases/detail.html includes cases/_why_flagged.html, which loads itself from
 GET /cases/{id}/why-flagged; the snooze form posts to /cases/{id}/snoozes and answers the
-panel again, with the snooze listed or the refused field named. Explanations come from
-the hits the hot path stored (app/rules/case_hits.py); snoozes from app/rules/snoozes.py.
+panel again, with the snooze listed or the refused field named. Explanations are the case's
+(app/cases/flows.py: the hits the hot path stored, grouped payments' included); snoozes are
+app/rules/snoozes.py's.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,10 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from app.cases import flows
 from app.cases import queries as cases
 from app.db import DbSession
 from app.errors import DomainError, field_errors
-from app.risk import service as risk
 from app.rules import case_hits, service, snoozes
 from app.rules.schemas import SnoozeCreate
 from app.security.deps import Principal
@@ -44,21 +45,19 @@ def _conditions(session: OrmSession, rule_ids: set[int]) -> dict[tuple[int, int]
 
 
 def why_flagged(session: OrmSession, case_id: int) -> dict[str, Any]:
-    """What the panel shows: the hit lines, the scores' reason codes, the account's snoozes of those rules."""
-    case = cases.get(session=session, case_id=case_id)
-    tx = None
-    if case.transaction_reference is not None:
-        tx = transactions.read_by_reference(session=session, reference=case.transaction_reference)
-    explained = case_hits.for_transaction(session=session, transaction_id=tx.id) if tx is not None else []
-    rule_ids = {e["rule_id"] for e in explained if isinstance(e.get("rule_id"), int)}
+    """What the panel shows: the hit lines (grouped payments' too), the scores' reason codes, and the
+    account's snoozes of those rules."""
+    detail = flows.case_detail(session=session, case_id=case_id)
+    tx = detail.transaction
+    explained = [item.model_dump() for item in detail.explanations]
+    rule_ids = {item["rule_id"] for item in explained}
     lines = rules_view.hit_lines(explained, tx.currency if tx else None, _conditions(session, rule_ids))
     names = {line.rule_id: line.name for line in lines if line.rule_id is not None}
     reasons: list[str] = []
-    if tx is not None:
-        for score in risk.list_for_transaction(session=session, transaction_id=tx.id):
-            for code in (r.get("code") for r in score.reasons):
-                if isinstance(code, str) and code not in reasons:
-                    reasons.append(code)
+    for score in detail.scores:
+        for code in (r.get("code") for r in score.reasons):
+            if isinstance(code, str) and code not in reasons:
+                reasons.append(code)
     account_id = tx.account_id if tx else None
     active: list[dict[str, Any]] = []
     if account_id is not None:
@@ -67,15 +66,16 @@ def why_flagged(session: OrmSession, case_id: int) -> dict[str, Any]:
                           for s in snoozes.list_for_rule(session=session, rule_id=rule_id)
                           if s.account_id == account_id and s.is_active)
     default_until = (datetime.now(UTC) + DEFAULT_SNOOZE).strftime("%Y-%m-%dT%H:%M")
-    return {"lines": lines, "score_reasons": reasons, "account_id": account_id, "snoozes": active,
-            "snooze_rules": sorted(names.items(), key=lambda item: item[1]), "default_until": default_until}
+    return {"case": detail.case, "lines": lines, "score_reasons": reasons, "account_id": account_id,
+            "snoozes": active, "snooze_rules": sorted(names.items(), key=lambda item: item[1]),
+            "default_until": default_until}
 
 
 def _panel(request: Request, session: OrmSession, principal: Principal, case_id: int, *, status_code: int = 200,
            **context: Any):
-    case = cases.get(session=session, case_id=case_id)
+    why = why_flagged(session, case_id)
     return render(request, "cases/_why_flagged.html", {
-        "case": case, "why": why_flagged(session, case_id), "snooze_form": {}, "snooze_errors": {}, **context,
+        "case": why["case"], "why": why, "snooze_form": {}, "snooze_errors": {}, **context,
     }, principal=principal, status_code=status_code)
 
 

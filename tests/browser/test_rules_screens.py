@@ -16,7 +16,7 @@ from app.rules.schemas import RuleCreate
 from app.transactions import flows
 from app.transactions.schemas import TransactionCreate
 from tests.browser.conftest import login
-from tests.web.rules_helpers import case_of, fresh_generation
+from tests.web.rules_helpers import case_of
 
 SHOTS = os.environ.get("RISKDESK_SCREENSHOTS")
 WIDTHS = (1366, 390)
@@ -43,7 +43,6 @@ def confirmed(page: Page, opener: str, question: str, button: str, done: str, *,
 
 def a_rule(db, name: str = "Large first payment", condition: str = 'tx.amount > 10000 && account_count("24h") == 0',
            mode: str = "draft", risk: int = 80) -> int:
-    fresh_generation(db)
     created = service.create(session=db, actor=ADMIN, data=RuleCreate.model_validate({
         "name": name, "condition": condition, "action": {"risk": risk, "reason": f"{name} reason"}, "mode": mode}))
     db.commit()

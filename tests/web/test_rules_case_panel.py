@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from app.rules.models import RuleSnooze
-from tests.web.rules_helpers import case_of, fresh_generation, text_of
+from tests.web.rules_helpers import case_of, text_of
 from tests.web.test_rules_screens import audit_count, create_rule, post, rule_id
 
 
@@ -26,7 +26,6 @@ def a_flagged_payment(client, db, agent: dict, reference: str, amount: str, curr
 
 def test_a_case_says_why_it_was_flagged_and_an_analyst_snoozes_the_rule_for_the_account(client, sign_in, users, db):
     agent = users.headers("agent")
-    fresh_generation(db)
     sign_in("admin", username="root")
     create_rule(client)
     rid = rule_id(db, "Large first payment")
@@ -62,7 +61,6 @@ def test_a_case_says_why_it_was_flagged_and_an_analyst_snoozes_the_rule_for_the_
 
 def test_the_rule_page_lists_its_hits_and_each_links_to_the_transaction_and_its_case(client, sign_in, users, db):
     agent = users.headers("agent")
-    fresh_generation(db)
     sign_in("admin", username="root")
     create_rule(client, condition="tx.amount > 5000")
     rid = rule_id(db, "Large first payment")

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from app.audit.models import AuditEvent
 from app.rules.models import Rule, RuleListItem
 from tests.web.conftest import meta_csrf
+from tests.web.rules_helpers import text_of
 
 CONDITION = 'tx.amount > 10000 && account_count("24h") == 0'
 
@@ -152,3 +153,32 @@ def test_lists_are_created_then_replaced_added_to_and_trimmed_after_a_confirmati
     long_value = post(client, "/admin/lists", "/admin/lists/blocked/items", {"items": "x" * 300, "confirm": "yes"})
     assert long_value.status_code == 422 and "Items, line 1: " in long_value.text
 
+
+
+def test_the_backtest_panel_answers_hits_outcomes_precision_and_samples(client, sign_in, users, db):
+    agent = users.headers("agent")
+    for n, amount in enumerate(("12500.00", "40.00", "15000.00", "9.99")):
+        response = client.post("/transactions", headers=agent, json={
+            "reference": f"bt-{n}", "account_id": f"acct_bt_{n}", "amount": amount, "currency": "EUR"})
+        assert response.status_code in (200, 201), response.text
+    sign_in("admin", username="root")
+    create_rule(client, condition="tx.amount > 10000")
+    rid = rule_id(db, "Large first payment")
+    panel = post(client, f"/admin/rules/{rid}", f"/admin/rules/{rid}/backtest", {"version": "1"},
+                 **{"HX-Request": "true"})
+    assert panel.status_code == 200, panel.text
+    shown = text_of(panel.text)
+    assert "Evaluated 4 Hits 2 Hit rate 50.0 %" in shown and "Not reviewed (no case) 2" in shown
+    assert all(f'href="/admin/rules/transactions/bt-{n}"' in panel.text for n in (0, 2))
+    assert audit_count(db, "rule.backtested") == 1
+
+    typed = post(client, f"/admin/rules/{rid}", f"/admin/rules/{rid}/backtest",
+                 {"source": "editor", "condition": "tx.amount < 50", "risk": "80", "reason": "small"})
+    assert typed.status_code == 200 and "The condition in the editor (not saved)" in typed.text
+    assert "<h1>" in typed.text  # without HTMX: the whole rule page, the result in place
+    bad = post(client, f"/admin/rules/{rid}", f"/admin/rules/{rid}/backtest",
+               {"source": "editor", "condition": "tx.amount <", "risk": "80", "reason": "x"}, **{"HX-Request": "true"})
+    assert bad.status_code == 422 and re.search(r"Not run: Condition: line 1, column \d+", bad.text), bad.text
+    day = post(client, f"/admin/rules/{rid}", f"/admin/rules/{rid}/backtest", {"version": "1", "since": "soon"},
+               **{"HX-Request": "true"})
+    assert day.status_code == 422 and "Since: use a date such as 2026-11-30" in day.text

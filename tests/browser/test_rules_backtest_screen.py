@@ -1,0 +1,28 @@
+"""The rule page's backtest panel in a real browser at 1366 and 390 px: hits, hit rate, outcomes, precision
+and sample links (with RISKDESK_SCREENSHOTS set, each screen is saved there)."""
+
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import login
+from tests.browser.test_rules_screens import WIDTHS, a_payment, a_rule, looked_at
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_backtest_panel_shows_hits_outcomes_and_sample_links(page: Page, users, db, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    users.create("admin", username="root")
+    for n, amount in enumerate(("12500.00", "40.00", "15000.00", "9.99")):
+        a_payment(db, f"bt-{n}", amount, account=f"acct_bt_{n}")
+    rid = a_rule(db, condition="tx.amount > 10000")
+    login(page, "root")
+    page.goto(f"/admin/rules/{rid}")
+    page.get_by_role("button", name="Run backtest").click()
+    result = page.locator("#backtest-result")
+    expect(result).to_contain_text("Evaluated")
+    expect(result.locator("dd").nth(1)).to_have_text("2")
+    expect(result.get_by_role("link", name="bt-0")).to_be_visible()
+    looked_at(page, "backtest", width)
+    result.get_by_role("link", name="bt-2").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("bt-2")
