@@ -84,7 +84,7 @@ def _tx_field(node: Tree) -> str | None:
 
 def _fields(nodes: list[Tree]) -> frozenset[str]:
     tx_idents = sum(1 for n in nodes if n.data == "ident" and str(n.children[0]) == "tx")
-    named = [name for n in nodes if (name := _tx_field(n)) is not None]
+    named = [name for n in nodes if n.data == "member_dot" and (name := _tx_field(n)) is not None]
     if len(named) != tx_idents:  # some `tx` is used whole: read every field
         return TX_FIELDS
     return frozenset(named)

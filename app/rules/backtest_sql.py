@@ -37,6 +37,10 @@ BASE_COLUMNS = ("id", "reference", "account_id", "amount", "currency", "created_
 # sequential scan plus one sort beats walking the (account_id, created_at) index, whose
 # every row is a random heap read.
 SETTINGS = {"work_mem": "128MB", "enable_indexscan": "off"}
+# Partitions compare bytes: the same groups as the columns' collation (equality is by bytes
+# there too), and a sort several times faster than by the database's locale.
+ACCOUNT = 't.account_id COLLATE "C"'
+ACCOUNT_CURRENCY = 't.account_id COLLATE "C", t.currency COLLATE "C"'
 
 
 def _interval(window: timedelta, less: timedelta = timedelta(0)) -> str:
@@ -60,17 +64,17 @@ def _scan(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, until:
     inner = [f"t.{name}" for name in BASE_COLUMNS] + [f"t.{name}" for name in OPTIONAL_COLUMNS if name in plan.fields]
     definitions = []
     if windows and plan.uses_count:
-        definitions.append("later_peers AS (PARTITION BY t.account_id, t.created_at ORDER BY t.id "
+        definitions.append(f"later_peers AS (PARTITION BY {ACCOUNT}, t.created_at ORDER BY t.id "
                            "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)")
     if windows and plan.uses_sum:
-        definitions.append("later_currency_peers AS (PARTITION BY t.account_id, t.currency, t.created_at "
+        definitions.append(f"later_currency_peers AS (PARTITION BY {ACCOUNT_CURRENCY}, t.created_at "
                            "ORDER BY t.id ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)")
     for i, window in enumerate(windows):
         if plan.uses_count:
-            definitions.append(f"count_{i} AS (PARTITION BY t.account_id {_frame(window)})")
+            definitions.append(f"count_{i} AS (PARTITION BY {ACCOUNT} {_frame(window)})")
             inner.append(f"count(*) OVER count_{i} - count(*) OVER later_peers AS c{i}")
         if plan.uses_sum:
-            definitions.append(f"sum_{i} AS (PARTITION BY t.account_id, t.currency {_frame(window)})")
+            definitions.append(f"sum_{i} AS (PARTITION BY {ACCOUNT_CURRENCY} {_frame(window)})")
             inner.append(f"sum(t.amount) OVER sum_{i} - sum(t.amount) OVER later_currency_peers AS s{i}")
     where = []
     if since and windows:  # earlier rows count in the windows of the first ones in range
@@ -111,13 +115,14 @@ def statement(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, un
     shown += [f"c{i}" for i in range(len(windows)) if plan.uses_count]
     shown += [f"s{i}" for i in range(len(windows)) if plan.uses_sum]
     # A row ruled out (k = 0) reads nothing but its code; a hit decided in SQL, what a hit needs.
+    # OFFSET 0 keeps f a subquery of its own, so k is computed once per row, not once per use.
     needs = {name: "f.k = 2" if name not in ("id", "reference", "created_at") else "f.k > 0" for name in shown}
     columns = ", ".join(f"CASE WHEN {needs[name]} THEN f.{name} END AS {name}" for name in shown)
     in_range = " WHERE w.created_at >= CAST(:since AS timestamptz)" if since else ""
     return (
         f"SELECT f.k, {columns}, lc.state FROM ("
         f"SELECT w.*, {_code(plan, windows)} AS k FROM ({_scan(plan, windows, since=since, until=until)}) w"
-        f"{in_range}) f LEFT JOIN (SELECT DISTINCT ON (c.transaction_id) c.transaction_id, c.state "
+        f"{in_range} OFFSET 0) f LEFT JOIN (SELECT DISTINCT ON (c.transaction_id) c.transaction_id, c.state "
         "FROM review_cases c WHERE c.kind = 'risk' ORDER BY c.transaction_id, c.id DESC) lc "
         "ON lc.transaction_id = f.id AND f.k > 0"
     )
