@@ -155,8 +155,9 @@ def _scan(session: AnySession, program: Program, data: BacktestRequest, tally: _
             for rows in result.partitions(CHUNK):
                 if time.monotonic() > deadline:
                     raise ScanTooLong()
-                tally.evaluated += len(rows)
                 for row in rows:
+                    if row.n is not None:  # one row per account carries its count
+                        tally.evaluated += row.n
                     if row.k == 1:  # decided in SQL
                         tally.hit(row)
                     elif row.k == 2:

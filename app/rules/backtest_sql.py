@@ -18,10 +18,12 @@ is the same with currency in the partitions. All count windows share one sort (a
 created_at, id), all sum windows another.
 
 The scan reads back to `since - widest window` (those rows count in windows) and stops at
-`until` (a window only looks back). Every in-range row comes out, so `evaluated` counts it,
-with a code `k`: 0, ruled out by a pre-filter bound (app/rules/backtest_plan.py), no other
-column read; 1, a hit decided in SQL (a covered condition on exact values); 2, to evaluate
-in Python. Rows with k > 0 carry the state of their transaction's latest risk case.
+`until` (a window only looks back). Each in-range row gets a code `k`: 0, ruled out by a
+pre-filter bound (app/rules/backtest_plan.py); 1, a hit decided in SQL (a covered condition
+on exact values); 2, to evaluate in Python. Rows with k > 0 come out, with the state of
+their transaction's latest risk case; so does one row per account (k = 0 reads nothing but
+its code), carrying `n`, the account's number of in-range rows: `evaluated` is their sum,
+from the same snapshot, without sending the ruled-out rows.
 """
 
 from datetime import timedelta
@@ -120,9 +122,11 @@ def statement(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, un
     columns = ", ".join(f"CASE WHEN {needs[name]} THEN f.{name} END AS {name}" for name in shown)
     in_range = " WHERE w.created_at >= CAST(:since AS timestamptz)" if since else ""
     return (
-        f"SELECT f.k, {columns}, lc.state FROM ("
-        f"SELECT w.*, {_code(plan, windows)} AS k FROM ({_scan(plan, windows, since=since, until=until)}) w"
-        f"{in_range} OFFSET 0) f LEFT JOIN (SELECT DISTINCT ON (c.transaction_id) c.transaction_id, c.state "
+        f"SELECT f.k, CASE WHEN f.r = 1 THEN f.n END AS n, {columns}, lc.state FROM ("
+        f"SELECT w.*, {_code(plan, windows)} AS k, count(*) OVER account AS n, row_number() OVER account AS r "
+        f"FROM ({_scan(plan, windows, since=since, until=until)}) w{in_range} "
+        f"WINDOW account AS (PARTITION BY {ACCOUNT.replace('t.', 'w.')}) OFFSET 0) f "
+        "LEFT JOIN (SELECT DISTINCT ON (c.transaction_id) c.transaction_id, c.state "
         "FROM review_cases c WHERE c.kind = 'risk' ORDER BY c.transaction_id, c.id DESC) lc "
-        "ON lc.transaction_id = f.id AND f.k > 0"
+        "ON lc.transaction_id = f.id AND f.k > 0 WHERE f.k > 0 OR f.r = 1"
     )
