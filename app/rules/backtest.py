@@ -146,34 +146,46 @@ def _scan(session: AnySession, program: Program, data: BacktestRequest, tally: _
               in_list=lambda name, value: value in lists.get(name, ()))
     blank: Mapping[str, Any] = {"counterparty": None, "description": None, "metadata": {}}
     deadline = time.monotonic() + SCAN_TIMEOUT.total_seconds()
-    previous = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()
-    session.execute(text("SELECT set_config('statement_timeout', :t, true)"),
-                    {"t": f"{int(SCAN_TIMEOUT.total_seconds() * 1000)}"})
-    params = {"since": data.since, "until": data.until}
+    settings = {**backtest_sql.SETTINGS, "statement_timeout": f"{int(SCAN_TIMEOUT.total_seconds() * 1000)}"}
+    previous = _set_local(session, settings)
     try:
-        result = session.execute(sql.execution_options(stream_results=True, max_row_buffer=CHUNK), params)
+        result = session.execute(sql.execution_options(stream_results=True, max_row_buffer=CHUNK),
+                                 {"since": data.since, "until": data.until})
         try:
             for rows in result.partitions(CHUNK):
                 if time.monotonic() > deadline:
                     raise ScanTooLong()
-                tally.evaluated += len(rows)
                 for row in rows:
-                    if not row.p:
-                        continue
-                    current = row._mapping
-                    env.tx = tx_view({**blank, **current})
-                    outcome = program.evaluate(env)
-                    if outcome.matched:
+                    if row.n is not None:  # one row per account carries its count
+                        tally.evaluated += row.n
+                    if row.k == 1:  # decided in SQL
                         tally.hit(row)
-                    elif outcome.error:
-                        tally.errors += 1
+                    elif row.k == 2:
+                        current = row._mapping
+                        env.tx = tx_view({**blank, **current})
+                        outcome = program.evaluate(env)
+                        if outcome.matched:
+                            tally.hit(row)
+                        elif outcome.error:
+                            tally.errors += 1
         finally:
             result.close()
     except OperationalError as error:
         if "statement timeout" in str(error.orig):
             raise ScanTooLong() from None
         raise
-    session.execute(text("SELECT set_config('statement_timeout', :t, true)"), {"t": previous})
+    _set_local(session, previous)
+
+
+def _set_local(session: AnySession, settings: dict[str, str]) -> dict[str, str]:
+    """SET LOCAL each setting; the values they had."""
+    names = sorted(settings)
+    params = {f"n{i}": name for i, name in enumerate(names)}
+    read = session.execute(text("SELECT " + ", ".join(f"current_setting(:n{i})" for i in range(len(names)))),
+                           params).one()
+    session.execute(text("SELECT " + ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(names)))),
+                    {**params, **{f"v{i}": settings[name] for i, name in enumerate(names)}})
+    return dict(zip(names, read, strict=True))
 
 
 def run(*, session: AnySession, actor: Actor, data: BacktestRequest) -> BacktestResult:

@@ -13,6 +13,10 @@
   before the condition sees them (at most half a unit, and no unit is larger than 1), so
   their SQL bound is widened by 1: a wider bound only sends more rows to Python, which
   decides exactly.
+- `covered`: the condition is only such bounds. Then a row whose amount and sums are already
+  at their currency's minor unit (rounding changes nothing) is decided in SQL, exactly, and
+  only the others are evaluated in Python. Such a condition cannot fail at run time
+  (numbers compared with numbers).
 """
 
 from dataclasses import dataclass
@@ -40,10 +44,11 @@ class Bound:
     operator: str
     value: Decimal
 
-    def sql(self, column: str) -> str:
-        """The SQL condition on `column`: exact for counts, widened by 1 for amounts and sums."""
+    def sql(self, column: str, *, widened: bool = True) -> str:
+        """The SQL condition on `column`: exact for counts; for amounts and sums widened by 1, or
+        (widened=False) exact for values already at their currency's minor unit."""
         value = self.value
-        if self.subject != "count":
+        if self.subject != "count" and widened:
             value = value - 1 if self.operator in (">", ">=") else value + 1
         return f"{column} {self.operator} {value:f}"
 
@@ -52,6 +57,7 @@ class Bound:
 class ScanPlan:
     fields: frozenset[str]
     bounds: tuple[Bound, ...]
+    covered: bool  # the condition is nothing but its bounds: SQL decides rows whose values are exact
     uses_count: bool
     uses_sum: bool
 
@@ -78,7 +84,7 @@ def _tx_field(node: Tree) -> str | None:
 
 def _fields(nodes: list[Tree]) -> frozenset[str]:
     tx_idents = sum(1 for n in nodes if n.data == "ident" and str(n.children[0]) == "tx")
-    named = [name for n in nodes if (name := _tx_field(n)) is not None]
+    named = [name for n in nodes if n.data == "member_dot" and (name := _tx_field(n)) is not None]
     if len(named) != tx_idents:  # some `tx` is used whole: read every field
         return TX_FIELDS
     return frozenset(named)
@@ -142,6 +148,8 @@ def plan(source: str) -> ScanPlan:
     assert _PARSER is not None
     tree = _PARSER.parse(source)
     nodes = _walk(tree)
-    bounds = tuple(b for node in _conjuncts(tree) if (b := _bound(node)) is not None)
-    return ScanPlan(fields=_fields(nodes), bounds=bounds, uses_count="account_count" in source,
+    conjuncts = _conjuncts(tree)
+    bounds = tuple(b for node in conjuncts if (b := _bound(node)) is not None)
+    return ScanPlan(fields=_fields(nodes), bounds=bounds, covered=len(bounds) == len(conjuncts),
+                    uses_count="account_count" in source,
                     uses_sum="account_sum" in source)

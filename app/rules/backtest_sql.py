@@ -6,29 +6,43 @@ in any currency, the sum in the transaction's own. Here they are window function
 scan, for exactly the windows the condition uses:
 
     count = count(*) OVER (PARTITION BY account_id ORDER BY created_at
-                           RANGE BETWEEN window - 1µs PRECEDING AND CURRENT ROW EXCLUDE GROUP)
-          + row_number() OVER (PARTITION BY account_id, created_at ORDER BY id) - 1
+                           RANGE BETWEEN window - 1µs PRECEDING AND CURRENT ROW)
+          - count(*) OVER (PARTITION BY account_id, created_at ORDER BY id
+                           ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
 
-The frame is the earlier times within the window (timestamps are whole microseconds, so
-"≥ t - window + 1µs" is "> t - window"; EXCLUDE GROUP drops time t itself), and row_number
-adds the rows at time t with a smaller id. The sum is the same with currency in the
-partition, and the rows at t with a smaller id summed by a ROWS frame. All count windows
-share one sort (account_id, created_at, id), all sum windows another.
+The RANGE frame is every row at a time in [t - window + 1µs, t] (timestamps are whole
+microseconds, so that is "> t - window"), all rows at time t included; the second window
+takes back the rows at time t with an id not smaller than this one (itself included). Both
+frames are moving aggregates (no EXCLUDE clause, which would recompute every frame). The sum
+is the same with currency in the partitions. All count windows share one sort (account_id,
+created_at, id), all sum windows another.
 
 The scan reads back to `since - widest window` (those rows count in windows) and stops at
-`until` (a window only looks back). Every in-range row comes out so `evaluated` counts it,
-but the ones a pre-filter bound (app/rules/backtest_plan.py) rules out come as bare rows:
-`p` false and no other column read. Each row carries the state of its transaction's latest
-risk case, for the outcomes.
+`until` (a window only looks back). Each in-range row gets a code `k`: 0, ruled out by a
+pre-filter bound (app/rules/backtest_plan.py); 1, a hit decided in SQL (a covered condition
+on exact values); 2, to evaluate in Python. Rows with k > 0 come out, with the state of
+their transaction's latest risk case; so does one row per account (k = 0 reads nothing but
+its code), carrying `n`, the account's number of in-range rows: `evaluated` is their sum,
+from the same snapshot, without sending the ruled-out rows.
 """
 
 from datetime import timedelta
+from functools import lru_cache
 
-from app.rules.backtest_plan import ScanPlan
+from app.money import _minor_units_by_code
+from app.rules.backtest_plan import Bound, ScanPlan
 
 # The columns a condition's tx may read, beyond the ones every scan reads.
-OPTIONAL_COLUMNS = {"counterparty": "t.counterparty", "description": "t.description", "metadata": "t.metadata"}
+OPTIONAL_COLUMNS = ("counterparty", "description", "metadata")
 BASE_COLUMNS = ("id", "reference", "account_id", "amount", "currency", "created_at")
+# For the scan's statement only (SET LOCAL, then put back): the sort stays in memory, and a
+# sequential scan plus one sort beats walking the (account_id, created_at) index, whose
+# every row is a random heap read.
+SETTINGS = {"work_mem": "128MB", "enable_indexscan": "off"}
+# Partitions compare bytes: the same groups as the columns' collation (equality is by bytes
+# there too), and a sort several times faster than by the database's locale.
+ACCOUNT = 't.account_id COLLATE "C"'
+ACCOUNT_CURRENCY = 't.account_id COLLATE "C", t.currency COLLATE "C"'
 
 
 def _interval(window: timedelta, less: timedelta = timedelta(0)) -> str:
@@ -37,28 +51,33 @@ def _interval(window: timedelta, less: timedelta = timedelta(0)) -> str:
 
 
 def _frame(window: timedelta) -> str:
-    return (f"ORDER BY t.created_at RANGE BETWEEN {_interval(window, timedelta(microseconds=1))} PRECEDING "
-            "AND CURRENT ROW EXCLUDE GROUP")
+    since = _interval(window, timedelta(microseconds=1))
+    return f"ORDER BY t.created_at RANGE BETWEEN {since} PRECEDING AND CURRENT ROW"
 
 
-def statement(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, until: bool) -> str:
-    """The SQL; parameters :since and :until (timestamptz) when those flags are set."""
-    inner = [f"t.{name}" for name in BASE_COLUMNS]
-    inner += [column for field, column in OPTIONAL_COLUMNS.items() if field in plan.fields]
+@lru_cache(maxsize=1)
+def _minor_units() -> str:
+    """CASE w.currency …: the currency's minor unit digits (2 unless listed)."""
+    odd = sorted((code, units) for code, units in _minor_units_by_code().items() if units != 2)
+    return "CASE w.currency " + " ".join(f"WHEN '{code}' THEN {units}" for code, units in odd) + " ELSE 2 END"
+
+
+def _scan(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, until: bool) -> str:
+    inner = [f"t.{name}" for name in BASE_COLUMNS] + [f"t.{name}" for name in OPTIONAL_COLUMNS if name in plan.fields]
     definitions = []
     if windows and plan.uses_count:
-        definitions.append("peers AS (PARTITION BY t.account_id, t.created_at ORDER BY t.id)")
+        definitions.append(f"later_peers AS (PARTITION BY {ACCOUNT}, t.created_at ORDER BY t.id "
+                           "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)")
     if windows and plan.uses_sum:
-        definitions.append("currency_peers AS (PARTITION BY t.account_id, t.currency, t.created_at ORDER BY t.id "
-                           "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)")
+        definitions.append(f"later_currency_peers AS (PARTITION BY {ACCOUNT_CURRENCY}, t.created_at "
+                           "ORDER BY t.id ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)")
     for i, window in enumerate(windows):
         if plan.uses_count:
-            definitions.append(f"count_{i} AS (PARTITION BY t.account_id {_frame(window)})")
-            inner.append(f"count(*) OVER count_{i} + row_number() OVER peers - 1 AS c{i}")
+            definitions.append(f"count_{i} AS (PARTITION BY {ACCOUNT} {_frame(window)})")
+            inner.append(f"count(*) OVER count_{i} - count(*) OVER later_peers AS c{i}")
         if plan.uses_sum:
-            definitions.append(f"sum_{i} AS (PARTITION BY t.account_id, t.currency {_frame(window)})")
-            inner.append(f"COALESCE(sum(t.amount) OVER sum_{i}, 0) + COALESCE(sum(t.amount) OVER currency_peers, 0)"
-                         f" AS s{i}")
+            definitions.append(f"sum_{i} AS (PARTITION BY {ACCOUNT_CURRENCY} {_frame(window)})")
+            inner.append(f"sum(t.amount) OVER sum_{i} - sum(t.amount) OVER later_currency_peers AS s{i}")
     where = []
     if since and windows:  # earlier rows count in the windows of the first ones in range
         where.append(f"t.created_at > CAST(:since AS timestamptz) - {_interval(max(windows))}")
@@ -66,28 +85,48 @@ def statement(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, un
         where.append("t.created_at >= CAST(:since AS timestamptz)")
     if until:
         where.append("t.created_at < CAST(:until AS timestamptz)")
-    scan = (f"SELECT {', '.join(inner)} FROM transactions t"
+    return (f"SELECT {', '.join(inner)} FROM transactions t"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + (f" WINDOW {', '.join(definitions)}" if definitions else ""))
 
-    conditions = []
-    for bound in plan.bounds:
-        if bound.subject == "amount":
-            conditions.append(bound.sql("w.amount"))
-        elif bound.window in windows and (plan.uses_count if bound.subject == "count" else plan.uses_sum):
-            index = windows.index(bound.window)
-            conditions.append(bound.sql(f"w.{'c' if bound.subject == 'count' else 's'}{index}"))
-    passes = " AND ".join(conditions) if conditions else "true"
-    computed = ["id", "reference", "account_id", "amount", "currency", "created_at"]
-    computed += [field for field in OPTIONAL_COLUMNS if field in plan.fields]
-    computed += [f"c{i}" for i in range(len(windows)) if plan.uses_count]
-    computed += [f"s{i}" for i in range(len(windows)) if plan.uses_sum]
-    # A bare row (p false) reads nothing but the flag: it still counts as evaluated.
-    outer = ", ".join(f"CASE WHEN p THEN w.{name} END AS {name}" for name in computed)
+
+def _column(bound: Bound, plan: ScanPlan, windows: tuple[timedelta, ...]) -> str | None:
+    if bound.subject == "amount":
+        return "w.amount"
+    if bound.window in windows and (plan.uses_count if bound.subject == "count" else plan.uses_sum):
+        return f"w.{'c' if bound.subject == 'count' else 's'}{windows.index(bound.window)}"
+    return None
+
+
+def _code(plan: ScanPlan, windows: tuple[timedelta, ...]) -> str:
+    usable = [(bound, column) for bound in plan.bounds if (column := _column(bound, plan, windows))]
+    if not usable:
+        return "2"
+    passes = " AND ".join(bound.sql(column) for bound, column in usable)
+    if not plan.covered or len(usable) != len(plan.bounds):
+        return f"CASE WHEN {passes} THEN 2 ELSE 0 END"
+    exact = " AND ".join(sorted({f"{column} = round({column}, {_minor_units()})" for bound, column in usable
+                                 if bound.subject != "count"})) or "true"
+    matches = " AND ".join(bound.sql(column, widened=False) for bound, column in usable)
+    return (f"CASE WHEN NOT ({passes}) THEN 0 WHEN NOT ({exact}) THEN 2 WHEN {matches} THEN 1 ELSE 0 END")
+
+
+def statement(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, until: bool) -> str:
+    """The SQL; parameters :since and :until (timestamptz) when those flags are set."""
+    shown = [name for name in (*BASE_COLUMNS, *OPTIONAL_COLUMNS) if name in BASE_COLUMNS or name in plan.fields]
+    shown += [f"c{i}" for i in range(len(windows)) if plan.uses_count]
+    shown += [f"s{i}" for i in range(len(windows)) if plan.uses_sum]
+    # A row ruled out (k = 0) reads nothing but its code; a hit decided in SQL, what a hit needs.
+    # OFFSET 0 keeps f a subquery of its own, so k is computed once per row, not once per use.
+    needs = {name: "f.k = 2" if name not in ("id", "reference", "created_at") else "f.k > 0" for name in shown}
+    columns = ", ".join(f"CASE WHEN {needs[name]} THEN f.{name} END AS {name}" for name in shown)
+    in_range = " WHERE w.created_at >= CAST(:since AS timestamptz)" if since else ""
     return (
-        f"SELECT f.p, {outer.replace('w.', 'f.')}, lc.state FROM ("
-        f"SELECT w.*, ({passes}) AS p FROM ({scan}) w"
-        + (" WHERE w.created_at >= CAST(:since AS timestamptz)" if since else "")
-        + ") f LEFT JOIN LATERAL (SELECT c.state FROM review_cases c WHERE f.p AND c.transaction_id = f.id "
-        "AND c.kind = 'risk' ORDER BY c.id DESC LIMIT 1) lc ON true"
+        f"SELECT f.k, CASE WHEN f.r = 1 THEN f.n END AS n, {columns}, lc.state FROM ("
+        f"SELECT w.*, {_code(plan, windows)} AS k, count(*) OVER account AS n, row_number() OVER account AS r "
+        f"FROM ({_scan(plan, windows, since=since, until=until)}) w{in_range} "
+        f"WINDOW account AS (PARTITION BY {ACCOUNT.replace('t.', 'w.')}) OFFSET 0) f "
+        "LEFT JOIN (SELECT DISTINCT ON (c.transaction_id) c.transaction_id, c.state "
+        "FROM review_cases c WHERE c.kind = 'risk' ORDER BY c.transaction_id, c.id DESC) lc "
+        "ON lc.transaction_id = f.id AND f.k > 0 WHERE f.k > 0 OR f.r = 1"
     )

@@ -46,9 +46,13 @@ def expected(db, condition: str) -> tuple[int, int, list[str]]:
                                  for t in stored], program.windows)
     hits, errors = [], 0
     for t in stored:
-        env = Env(event="transaction.created", tx=tx_view(t), score={},
-                  account_count=lambda w, i=t["id"]: stats[(i, w)][0],
-                  account_sum=lambda w, i=t["id"], c=t["currency"]: Decimal(money.format_amount(stats[(i, w)][1], c)),
+        def count(window: timedelta, i: int = t["id"]) -> int:
+            return stats[(i, window)][0]
+
+        def total(window: timedelta, i: int = t["id"], currency: str = t["currency"]) -> Decimal:
+            return Decimal(money.format_amount(stats[(i, window)][1], currency))
+
+        env = Env(event="transaction.created", tx=tx_view(t), score={}, account_count=count, account_sum=total,
                   in_list=lambda name, value: False)
         outcome = program.evaluate(env)
         hits += [(t["created_at"], t["id"], t["reference"])] if outcome.matched else []
@@ -76,13 +80,18 @@ def test_results_equal_the_hot_paths_windows_on_ties_currencies_and_boundaries(
         client, admin_headers, agent_headers, db):
     batch = client.post("/transactions/batch", headers=agent_headers, json={"items": [
         tx_payload(f"t{i}", account_id=f"acct_{i % 3}", amount=f"{100 * (i % 7) + 1}.00",
-                   currency=("USD", "EUR", "JPY")[i % 2], **({"metadata": {"device": "ios"}} if i % 4 else {}))
+                   currency=("USD", "EUR", "JPY")[i % 3], **({"metadata": {"device": "ios"}} if i % 4 else {}))
         for i in range(24)]})
     assert batch.status_code == 200, batch.text
     ages = {f"t{i}": timedelta(hours=(i // 3) * 5) for i in range(0, 24, 2)}  # odd ones keep the batch's time
     ages["t2"] = ages["t4"] - timedelta(hours=24)  # exactly 24 h apart: outside the window
     backdate(db, **ages)
-    for condition in ('account_count("24h") > 3', 'account_sum("24h") >= 900 && tx.amount > 200',
+    # Stored with more decimals than USD has: the condition sees 300.00 (half to even), not more.
+    db.execute(text("UPDATE transactions SET amount = 300.005 WHERE reference = 't2'"))
+    db.commit()
+    for condition in ('tx.amount > 300', 'tx.amount >= 300.01', 'account_sum("24h") > 300 && tx.amount < 302',
+                      'account_sum("30h") <= 600.005', 'account_count("24h") > 3',
+                      'account_sum("24h") >= 900 && tx.amount > 200',
                       'account_count("10h") > 1 && tx.amount <= 401', 'tx.metadata.device == "ios"',
                       'tx.amount > 300 && tx.metadata.device == "ios"', 'account_sum("168h") > 1500',
                       '500 < tx.amount || account_count("5h") == 0'):
