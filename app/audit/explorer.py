@@ -51,7 +51,7 @@ KNOWN_ACTIONS = (
     "user.created", "user.disabled", "user.enabled", "user.role_changed",
     "user.password_reset", "setting.changed", "amount_rule.changed", "amount_rule.removed", "audit.exported",
     "rule.created", "rule.updated", "rule.published", "rule.rolled_back", "rule.disabled", "rule.snoozed",
-    "list.replaced", "list.items_added", "list.item_removed",
+    "list.replaced", "list.items_added", "list.item_removed", "rule.backtested", "case.assigned",
 )
 
 
