@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.errors import DomainError, field_errors
+from app.errors import DomainError
+from app.web.messages import labelled_errors
 
 
 def apply_change(session: Session, change: Callable[[], str]) -> dict[str, Any]:
@@ -23,9 +24,8 @@ def apply_change(session: Session, change: Callable[[], str]) -> dict[str, Any]:
         message = change()
     except (ValidationError, RequestValidationError) as exc:
         savepoint.rollback()
-        errors = {e["field"] or "form": e["msg"] for e in field_errors(list(exc.errors()))}
-        return {"status_code": 422, "field_errors": errors,
-                "error": "Not saved: " + "; ".join(f"{k}: {v}" for k, v in errors.items())}
+        errors = labelled_errors(list(exc.errors()))
+        return {"status_code": 422, "field_errors": errors, "error": "Not saved. " + " ".join(errors.values())}
     except DomainError as exc:
         savepoint.rollback()
         return {"status_code": exc.status_code, "error": str(exc.detail)}

@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import DbSession
-from app.errors import field_errors
 from app.security.deps import Principal
 from app.web.deps import BrowserAdmin, ScreenRoute
 from app.web.errors import redirect
+from app.web.messages import labelled_errors
 from app.web.templating import render
 from app.webhooks import service as webhooks
 from app.webhooks.enums import DeliveryStatus
@@ -46,7 +46,7 @@ def create_endpoint(
         data = EndpointCreate.model_validate({"url": url, "description": description or None,
                                               "event_types": event_types})
     except ValidationError as exc:
-        errors = {(e["field"] or "url").split(".")[0]: e["msg"] for e in field_errors(exc.errors(include_input=False))}
+        errors = labelled_errors(exc.errors(include_input=False))
         return _endpoints_page(request, session, principal, status_code=422, form=form, errors=errors)
     created = webhooks.create_endpoint(session=session, actor=principal.actor, data=data)
     session.commit()
