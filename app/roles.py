@@ -45,8 +45,8 @@ def ensure_login_role(owner_url: str, role: str) -> None:
                 return
             try:
                 cur.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-            except psycopg2.errors.DuplicateObject:
-                pass
+            except (psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
+                pass  # a concurrent creator won (the catalog's unique index may be what says so)
     finally:
         conn.close()
 

@@ -43,4 +43,47 @@
     var old = document.querySelectorAll("#flash .flash-htmx");
     for (var i = 0; i < old.length; i++) old[i].remove();
   });
+  // A table wider than its panel scrolls inside it; keyboard users must be able to focus the
+  // scrolling box to scroll it (axe: scrollable-region-focusable).
+  function focusableScrollers(root) {
+    var boxes = (root || document).querySelectorAll(".table-wrap, .scroll-x");
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i];
+      if (box.scrollWidth > box.clientWidth + 1 && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        if (!box.hasAttribute("role") && !box.hasAttribute("aria-label") && !box.hasAttribute("aria-labelledby")) {
+          var label = box.querySelector("caption, table[aria-label]");
+          box.setAttribute("role", "region");
+          box.setAttribute("aria-label", label ? (label.getAttribute("aria-label") || label.textContent.trim()) : "Scrollable table");
+        }
+      }
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { focusableScrollers(document); });
+  window.addEventListener("resize", function () { focusableScrollers(document); });
+  document.addEventListener("htmx:afterSettle", function () { focusableScrollers(document); });
+
+  // Copy buttons: <button data-copy="#element-id"> copies that input's value (the webhook secret).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    var done = function () {
+      var status = document.getElementById(button.getAttribute("aria-describedby") || "");
+      if (status) status.textContent = "Copied to the clipboard.";
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.value).then(done, function () { source.select(); });
+    } else {
+      source.select();
+      try { if (document.execCommand("copy")) done(); } catch (e) { /* the text stays selected */ }
+    }
+  });
+
+  // Copy buttons only make sense with script: they are hidden until this runs.
+  document.addEventListener("DOMContentLoaded", function () {
+    var buttons = document.querySelectorAll("button[data-copy][hidden]");
+    for (var i = 0; i < buttons.length; i++) buttons[i].hidden = false;
+  });
 })();

@@ -52,6 +52,9 @@ KNOWN_ACTIONS = (
     "user.password_reset", "setting.changed", "amount_rule.changed", "amount_rule.removed", "audit.exported",
     "rule.created", "rule.updated", "rule.published", "rule.rolled_back", "rule.disabled", "rule.snoozed",
     "list.replaced", "list.items_added", "list.item_removed", "rule.backtested", "case.assigned",
+    "auth.logout", "case.evidence_exported", "reconciliation.run_started", "reconciliation.run_completed",
+    "webhook.endpoint_created", "webhook.endpoint_enabled", "webhook.endpoint_disabled", "webhook.endpoint_deleted",
+    "webhook.delivery_retried", "webhook.test_sent",
 )
 
 

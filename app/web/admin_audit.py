@@ -9,20 +9,37 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
 
 from app.audit import explorer, verification
 from app.audit.evidence_routes import CaseId, evidence_download
 from app.audit.routes import csv_download, parse_or_refuse
 from app.db import DbSession
 from app.web.deps import BrowserAdmin, ScreenRoute
+from app.web.messages import label_for, labelled_errors
 from app.web.templating import is_htmx, render
 
 router = APIRouter(route_class=ScreenRoute)
 
 
+def _sentences(params: dict[str, str], errors: dict[str, str]) -> dict[str, str]:
+    """The explorer's refusals as sentences with the filter's label ("From (UTC) must be a date and time …")."""
+    if not errors:
+        return errors
+    try:
+        explorer.AuditQuery.model_validate({k: v for k, v in params.items() if v.strip()})
+    except ValidationError as exc:
+        worded = labelled_errors(exc.errors(include_input=False))
+        if "form" in worded and "until" in errors and "until" not in worded:  # the range rule of the two ends
+            worded["until"] = "Until (UTC) must be later than From (UTC)."
+        return {name: worded.get(name) or f"{label_for(name)}: {message}" for name, message in errors.items()}
+    return errors
+
+
 @router.get("/admin/audit")
 def audit_page(request: Request, session: DbSession, principal: BrowserAdmin):
     query, errors = explorer.parse_query(dict(request.query_params))
+    errors = _sentences(dict(request.query_params), errors)
     items, next_cursor = explorer.list_page(session=session, query=query)
     params = query.filters().as_params()
     context: dict[str, Any] = {

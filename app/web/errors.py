@@ -18,9 +18,11 @@ from starlette.responses import RedirectResponse, Response
 from app.config import get_settings
 
 # is_unavailable: the API's own rule for "database down" (503 rather than 500), shared on purpose.
-from app.errors import DomainError, Unauthorized, field_errors, is_unavailable
+from app.errors import DomainError, Unauthorized, is_unavailable
+from app.security.deps import ASSERT_PRINCIPAL, Principal
 from app.uow.routing import NotShownAfterCommit
-from app.web.session import LOGIN_PATH, clear_session_cookie, session_cookie_name
+from app.web.messages import error_sentences
+from app.web.session import LOGIN_PATH, clear_session_cookie, session_cookie_name, session_principal, verified_principal
 from app.web.templating import is_htmx, render
 
 log = logging.getLogger("riskdesk.web")
@@ -84,8 +86,10 @@ def _describe(request: Request, exc: Exception) -> tuple[int, str, list[str], di
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "www-authenticate"}
         return exc.status_code, message, details, headers or None
     if isinstance(exc, RequestValidationError):
-        details = [f"{e['field'] or 'input'}: {e['msg']}" for e in field_errors(list(exc.errors()))]
-        return 422, "Some values are missing or invalid.", details, None
+        errors = list(exc.errors())
+        if errors and all(tuple(e.get("loc", ()))[:1] == ("path",) for e in errors):
+            return 404, "There is no page at this address.", [], None  # /cases/abc: no such page
+        return 422, "Some values are missing or invalid.", error_sentences(errors), None
     if isinstance(exc, StarletteHTTPException) and exc.status_code < 500:
         message, details = _detail_text(exc.detail)
         return exc.status_code, message, details, None
@@ -103,16 +107,45 @@ def _detail_text(detail: Any) -> tuple[str, list[str]]:
         return detail, []
     generic = "The request could not be completed."
     if isinstance(detail, list):
+        if all(isinstance(item, dict) and "type" in item for item in detail):
+            return generic, error_sentences(detail)
         return generic, [str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail]
     return generic, [str(detail)] if detail else []
+
+
+def _signed_in(request: Request) -> Principal | None:
+    """Who the top bar shows: the verified principal, or (when the request failed before the
+    unit of work checked the session) the session checked now against the users table."""
+    verified = verified_principal(request)
+    if verified is not None:
+        return verified
+    try:
+        claims = session_principal(request)
+        if claims is None:
+            return None
+        from app.db import database  # the error path only; screens get their session from the route
+
+        with database.session() as session:
+            arguments = (claims.user_id, claims.role, claims.token_version, claims.jti, claims.claimed_username)
+            username = session.connection().exec_driver_sql(ASSERT_PRINCIPAL, arguments).scalar_one()
+            session.rollback()
+        return Principal(user_id=claims.user_id, role=claims.role, token_version=claims.token_version,
+                         username=username, jti=claims.jti, expires_at=claims.expires_at)
+    except Exception:  # an ended session or an unreachable database: the page shows no one signed in
+        return None
 
 
 def render_error(request: Request, status: int, message: str, details: list[str] | None = None,
                  headers: dict[str, str] | None = None) -> Response:
     """The error page, or for HTMX the `_error.html` fragment (409/422 are swapped in place)."""
     context = {"status": status, "title": TITLES.get(status, "Error"), "message": message, "details": details or []}
-    template = "_error.html" if is_htmx(request) else "error.html"
-    return render(request, template, context, status_code=status, headers=headers)
+    htmx = is_htmx(request)
+    principal = None if htmx else _signed_in(request)
+    if not htmx and status == 403 and principal is not None and principal.role == "agent":
+        return render(request, "agent.html", {"title": "Agent accounts use the API"}, status_code=403,
+                      principal=principal)
+    template = "_error.html" if htmx else "error.html"
+    return render(request, template, context, status_code=status, headers=headers, principal=principal)
 
 
 def screen_error(request: Request, exc: Exception) -> Response:

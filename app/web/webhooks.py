@@ -8,10 +8,11 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import DbSession
-from app.errors import field_errors
+from app.errors import NotFound
 from app.security.deps import Principal
 from app.web.deps import BrowserAdmin, ScreenRoute
 from app.web.errors import redirect
+from app.web.messages import labelled_errors
 from app.web.templating import render
 from app.webhooks import service as webhooks
 from app.webhooks.enums import DeliveryStatus
@@ -46,7 +47,7 @@ def create_endpoint(
         data = EndpointCreate.model_validate({"url": url, "description": description or None,
                                               "event_types": event_types})
     except ValidationError as exc:
-        errors = {(e["field"] or "url").split(".")[0]: e["msg"] for e in field_errors(exc.errors(include_input=False))}
+        errors = labelled_errors(exc.errors(include_input=False))
         return _endpoints_page(request, session, principal, status_code=422, form=form, errors=errors)
     created = webhooks.create_endpoint(session=session, actor=principal.actor, data=data)
     session.commit()
@@ -54,10 +55,27 @@ def create_endpoint(
     return _endpoints_page(request, session, principal, created=created)
 
 
+@router.post("/webhooks/endpoints/{endpoint_id}/test")
+def send_test_event(endpoint_id: Id, request: Request, session: DbSession, principal: BrowserAdmin):
+    delivery_id = webhooks.send_test(session=session, actor=principal.actor, endpoint_id=endpoint_id)
+    return redirect(request, f"/webhooks/deliveries?tested={delivery_id}")
+
+
 @router.post("/webhooks/endpoints/{endpoint_id}/{action}")
 def change_endpoint(endpoint_id: Id, action: Annotated[str, Path(pattern="^(enable|disable|delete)$")],
-                    request: Request, session: DbSession, principal: BrowserAdmin):
+                    request: Request, session: DbSession, principal: BrowserAdmin,
+                    confirm: Annotated[str, Form(max_length=10)] = ""):
     if action == "delete":
+        if confirm != "yes":
+            endpoint = next((e for e in webhooks.list_endpoints(session=session) if e.id == endpoint_id), None)
+            if endpoint is None:
+                raise NotFound(f"webhook endpoint {endpoint_id} not found")
+            return _endpoints_page(request, session, principal, confirm={
+                "question": f"Delete endpoint #{endpoint_id}?",
+                "detail": f"{endpoint.url} gets no more events, pending deliveries to it stop and this cannot be "
+                          "undone; its delivery history is kept.",
+                "action": f"/webhooks/endpoints/{endpoint_id}/delete", "button": f"Delete endpoint #{endpoint_id}",
+                "cancel": "/webhooks"})
         webhooks.delete_endpoint(session=session, actor=principal.actor, endpoint_id=endpoint_id)
     else:
         webhooks.set_active(session=session, actor=principal.actor, endpoint_id=endpoint_id,
@@ -72,7 +90,8 @@ def deliveries_page(request: Request, session: DbSession, principal: BrowserAdmi
     worker = webhooks.worker_status(session=session, seen_within_minutes=get_settings().webhook_worker_seen_minutes)
     return render(request, "webhooks/deliveries.html", {
         "deliveries": webhooks.list_deliveries(session=session, status=status), "status": status, "worker": worker,
-        "retried": request.query_params.get("retried"), "active_nav": "webhooks",
+        "retried": request.query_params.get("retried"), "tested": request.query_params.get("tested"),
+        "active_nav": "webhooks",
     }, principal=principal)
 
 

@@ -45,3 +45,14 @@ def enqueue_many(session: AnySession, events: Sequence[tuple[str, dict[str, Any]
 def enqueue(session: AnySession, event_type: str, payload: dict[str, Any]) -> int:
     """Write one event to the outbox (and a delivery per subscribed endpoint); returns its id."""
     return enqueue_many(session, [(event_type, payload)])[0]
+
+
+def enqueue_for_endpoint(session: AnySession, endpoint_id: int, event_type: str, payload: dict[str, Any]) -> int:
+    """Write one event with a single delivery, to `endpoint_id` only (a test event); returns the delivery id."""
+    event_id = session.execute(
+        INSERT_EVENTS.values({"message_id": new_message_id(), "event_type": event_type, "payload": payload})
+    ).scalar_one()
+    return session.execute(
+        text("INSERT INTO webhook_deliveries (event_id, endpoint_id) VALUES (:event, :endpoint) RETURNING id"),
+        {"event": event_id, "endpoint": endpoint_id},
+    ).scalar_one()

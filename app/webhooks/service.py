@@ -7,7 +7,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
 from app.uow.unit import OrmSession
-from app.webhooks import signing
+from app.webhooks import outbox, signing
 from app.webhooks.enums import DeliveryStatus
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.webhooks.schemas import AttemptOut, DeliveryOut, EndpointCreate, EndpointCreated, EndpointOut, WorkerStatus
@@ -76,6 +76,17 @@ def delete_endpoint(*, session: OrmSession, actor: Actor, endpoint_id: int) -> N
     session.flush()
     audit.record(session, actor=actor, action="webhook.endpoint_deleted", entity_type="webhook_endpoint",
                  entity_id=endpoint_id, before={"url": endpoint.url})
+
+
+def send_test(*, session: OrmSession, actor: Actor, endpoint_id: int) -> int:
+    """A `webhook.test` event to this endpoint only, delivered by the worker like any other; audited."""
+    endpoint = _get_for_update(session, endpoint_id)
+    payload = {"endpoint_id": endpoint_id, "message": "A test event from Riskdesk: this endpoint receives webhooks.",
+               "sent_by": actor.name}
+    delivery_id = outbox.enqueue_for_endpoint(session, endpoint_id, "webhook.test", payload)
+    audit.record(session, actor=actor, action="webhook.test_sent", entity_type="webhook_endpoint",
+                 entity_id=endpoint_id, after={"delivery_id": delivery_id, "url": endpoint.url})
+    return delivery_id
 
 
 DELIVERY_ROWS = (

@@ -10,6 +10,7 @@ from app.audit import explorer
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.audit.service import Actor
+from app.web.messages import label_for
 from tests.web.conftest import sign_in  # noqa: F401  (fixture)
 
 TEXT_FILTERS = ("actor", "action", "entity_type", "entity_id")
@@ -53,7 +54,8 @@ def test_the_screen_export_refuses_a_nul_with_a_page_not_a_500(client, sign_in, 
     sign_in("admin")
     response = client.get("/admin/audit/export.csv", params={field: "a\x00b"})
     assert response.status_code == 422
-    assert "text/html" in response.headers["content-type"] and field in response.text
+    # The page names the filter by its label, in a sentence (app/web/messages.py).
+    assert "text/html" in response.headers["content-type"] and label_for(field) in response.text
     assert exports(db) == 0
 
 

@@ -54,6 +54,7 @@ def test_a_disabled_user_is_refused_at_their_next_request(page: Page, browser, l
     login(page, "root")
     page.goto("/admin/users")
     page.get_by_role("button", name="Disable erin").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Disable erin").click()  # the confirm step
     expect(page.get_by_role("status")).to_contain_text("Disabled erin")
     expect(page.locator('tr[data-username="erin"]')).to_contain_text("disabled")
 
@@ -72,6 +73,7 @@ def test_the_last_admin_is_told_they_cannot_demote_themselves(page: Page, users)
     row = page.locator('tr[data-username="root"]')
     row.get_by_label("Role for root").select_option("analyst")
     page.get_by_role("button", name="Change role of root").click()
+    page.get_by_role("button", name="Make root analyst").click()  # the confirm step
     expect(page.get_by_role("alert")).to_contain_text("last active admin")
 
 

@@ -201,7 +201,8 @@ def test_agent_gets_a_403_page(client, sign_in):
 
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("text/html")
-    assert "cannot use this screen" in response.text
+    assert "Agent accounts use the API" in response.text  # a clear page, not a 403 loop
+    assert 'href="/docs"' in response.text
     assert "Sign out" in response.text  # an agent who signed in can still sign out
 
 
