@@ -108,7 +108,7 @@ def celpy_engine(rule: str) -> tuple[Callable[[], Any], float]:
                                    functions={"account_count": count, "account_sum": total, "in_list": in_list})
     program, compile_us = timed(build)
     plain = {**TX, "amount": float(TX["amount"]), "created_at": None}
-    tx = celpy.json_to_cel(plain)
+    tx: Any = celpy.json_to_cel(plain)
     tx[celtypes.StringType("created_at")] = celtypes.TimestampType(TX["created_at"])
     activation = {"tx": tx, "event": celtypes.StringType("transaction.created")}
     result = program.evaluate(activation)
@@ -145,7 +145,8 @@ def exact_case() -> None:
 
         environment = celpy.Environment()
         program = environment.program(environment.compile(rule))
-        print(f"  celpy     {program.evaluate({'tx': celpy.json_to_cel({'amount': float(amount)})})}  (double)")
+        answer: Any = program.evaluate({"tx": celpy.json_to_cel({"amount": float(amount)})})
+        print(f"  celpy     {answer}  (double)")
     except Exception as error:  # noqa: BLE001 - a bench reports, it does not stop
         print(f"  celpy     failed: {error}")
     try:
