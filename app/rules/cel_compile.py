@@ -244,7 +244,11 @@ class Compiler:
         return lambda run: value
 
     def c_list_lit(self, node: Tree) -> Fn:
-        items = self.arguments(node.children[0] if node.children else None)
+        exprlist = node.children[0] if node.children else None
+        items = self.arguments(exprlist)
+        if isinstance(exprlist, Tree) and all(unwrap(child).data == "literal" for child in exprlist.children):
+            constant = [item(None) for item in items]  # built once: literals read nothing
+            return lambda run: constant
         return lambda run: [item(run) for item in items]
 
     def c_map_lit(self, node: Tree) -> Fn:

@@ -78,10 +78,20 @@ def truth(value: Any, operator: str) -> bool:
     return value
 
 
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def int64(value: int) -> int:
+    """CEL ints are 64-bit: overflow is an error, not a number that grows without bound."""
+    if not INT_MIN <= value <= INT_MAX:
+        raise EvalError("integer overflow")
+    return value
+
+
 def add(left: Any, right: Any) -> Any:
     if is_number(left) and is_number(right):
         if isinstance(left, int) and isinstance(right, int):
-            return left + right
+            return int64(left + right)
         return DECIMAL_CONTEXT.add(Decimal(left), Decimal(right))
     if isinstance(left, str) and isinstance(right, str):
         if len(left) + len(right) > MAX_STRING:
@@ -99,7 +109,7 @@ def add(left: Any, right: Any) -> Any:
 def subtract(left: Any, right: Any) -> Any:
     if is_number(left) and is_number(right):
         if isinstance(left, int) and isinstance(right, int):
-            return left - right
+            return int64(left - right)
         return DECIMAL_CONTEXT.subtract(Decimal(left), Decimal(right))
     if isinstance(left, datetime) and isinstance(right, datetime | timedelta):
         return left - right
@@ -116,7 +126,7 @@ def _numbers(left: Any, right: Any, operator: str) -> None:
 def multiply(left: Any, right: Any) -> Number:
     _numbers(left, right, "*")
     if isinstance(left, int) and isinstance(right, int):
-        return left * right
+        return int64(left * right)
     return DECIMAL_CONTEXT.multiply(Decimal(left), Decimal(right))
 
 
@@ -149,6 +159,8 @@ def negate(value: Any) -> Any:
 
 def contains(container: Any, item: Any) -> bool:
     """CEL's `in`: an element of a list, a key of a map."""
+    if isinstance(item, str) and isinstance(container, list | tuple | Mapping):
+        return item in container  # a string equals only the same string
     if isinstance(container, Mapping):
         return any(equal(key, item) for key in container)
     if isinstance(container, list | tuple):

@@ -163,3 +163,93 @@ def test_a_null_counterparty_is_in_no_list():
     program = compile_condition('in_list("blocked", tx.counterparty)')
     outcome = program.evaluate(make_env(counterparty=None, lists={"blocked": {"None", "null"}}))
     assert outcome.error is None and not outcome.matched
+
+
+@pytest.mark.parametrize("condition", [
+    "tx.amount != 1000 && tx.amount <= 1250 && tx.amount >= 1250.00 && !(tx.amount < 1250)",
+    "tx.amount - 250 == 1000 && -tx.amount < 0 && tx.amount * 2 == 2500 && tx.amount / 4 == 312.5",
+    "tx.amount % 1000 == 250",
+    '"a" + "b" == "ab" && [1] + [2] == [1, 2] && {"a": 1}["a"] == 1 && [7, 8][1] == 8',
+    'tx.metadata["channel"] == "web" && "web" in {"web": 1} && !("x" in {"web": 1})',
+    'string(tx.amount) == "1250.00" && int("12") + 1 == 13 && decimal("0.1") * 3 == 0.3',
+    'tx.description.upperAscii().endsWith("42") && tx.currency.lowerAscii() == "eur"',
+    'event == "transaction.created" ? tx.amount > 1000 : false',
+    'duration("1h") < duration("90m") && duration("1h30m") == duration("90m")',
+    'tx.created_at - duration("1h") > timestamp("2026-12-07T10:00:00Z")',
+    "size([1, 2, 3]) == 3 && size({}) == 0 && [] == [] && null == null",
+    "1 == 1.0 && 2 > 1.5 && 0.5 < 1",  # int and decimal compare by value, exactly
+    "tx.metadata.rate == 1.5",  # a JSON float in metadata reads as the decimal it was written as
+])
+def test_every_operator_evaluates_as_cel_does(condition):
+    outcome = run(condition)
+    assert (outcome.matched, outcome.error) == (True, None)
+
+
+def test_int_arithmetic_overflows_as_an_error_like_cels_64_bit_ints():
+    assert run("9223372036854775807 + 1 > 0").error == "integer overflow"
+    assert run("9223372036854775806 + 1 > 0").matched
+
+
+def test_errors_are_absorbed_only_where_cel_absorbs_them():
+    assert run("!(tx.metadata.nope == 1)").error == "no such key: 'nope'"
+    assert run("tx.metadata.nope == 1 ? true : true").error == "no such key: 'nope'"
+    assert run("(tx.metadata.nope == 1 || true) && (false || true)").matched
+    # An error on both sides stays an error.
+    assert run("tx.metadata.a == 1 || tx.metadata.b == 1").error is not None
+    # A non-bool on one side of && is an error unless the other side decides.
+    assert run("false && 1").error is None
+    assert "needs a bool" in (run("true && 1").error or "")
+
+
+def test_a_run_time_error_keeps_the_values_read_before_it():
+    outcome = run('tx.amount > 1000 && tx.metadata.device == "ios"')
+    assert outcome.error == "no such key: 'device'"
+    assert outcome.values == {"tx.amount": "1250.00"}
+
+
+def test_a_condition_reaches_no_python_internals():
+    assert run('tx["__class__"] == 1').error == 'no such key: "__class__"'
+    assert run("tx.metadata.__class__ == 1").error == "no such key: '__class__'"
+    assert run('tx.metadata["__dict__"] == 1').error == 'no such key: "__dict__"'
+    assert run("tx.amount.__class__ == 1").error == "decimal has no field '__class__'"
+    for condition in ("__import__('os')", 'tx.description.format("x")',
+                      "tx.metadata.all(k, k == 'x')", "[1, 2].exists(x, x > 1)", "google.protobuf.Value{}"):
+        with pytest.raises(ConditionError):
+            compile_condition(condition)
+
+
+def test_a_compile_error_on_a_later_line_points_at_its_line_and_column():
+    with pytest.raises(ConditionError) as refused:
+        compile_condition('tx.amount > 5000\n&& account_count("24h") > 3\n&& tx.metdata.channel == "web"')
+    assert (refused.value.line, refused.value.column) == (3, 7)
+    assert refused.value.message.startswith("tx has no field 'metdata'")
+
+
+def test_too_many_nodes_is_refused_and_a_condition_at_the_length_limit_still_evaluates():
+    with pytest.raises(ConditionError, match="too large"):
+        compile_condition("[" + ",".join(["1"] * 2000) + "][0] == 1")
+    longest = "tx.counterparty in [" + ", ".join(f'"Counterparty number {i:04d}"' for i in range(140)) + "]"
+    assert len(longest) <= MAX_LENGTH
+    outcome = compile_condition(longest).evaluate(make_env(counterparty="Counterparty number 0139"))
+    assert outcome.matched
+
+
+def test_a_non_literal_pattern_is_checked_when_it_runs():
+    outcome = run("tx.description.matches(tx.metadata.channel + '(')")
+    assert (outcome.matched, outcome.error is not None) == (False, True)
+    assert run("tx.description.matches(tx.metadata.channel) || true").matched
+
+
+def test_windows_accept_cel_durations_only():
+    assert compile_condition('account_count("30m") > 1 && account_sum("2160h") > 1').windows == {
+        timedelta(minutes=30), timedelta(days=90)}
+    for window in ('"90d"', '"0s"', '"-1h"', '"1w"', '""'):
+        with pytest.raises(ConditionError, match="window|duration"):
+            compile_condition(f"account_count({window}) > 1")
+    with pytest.raises(ConditionError, match="takes 1 argument"):
+        compile_condition('account_sum("1h", "2h") > 1')
+
+
+def test_score_use_is_known_before_running():
+    assert compile_condition("score.value > 80").uses_score
+    assert not compile_condition("tx.amount > 80").uses_score
