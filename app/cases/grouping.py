@@ -8,7 +8,10 @@ order decisions use too. Joining takes a per-account advisory lock first, so two
 one account at once cannot both open a case while grouping is on.
 """
 
-from sqlalchemy import func, insert, select, update
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, text, update
 
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -19,12 +22,13 @@ from app.settings.service import get_review_settings
 from app.transactions import service as transactions
 from app.transactions.enums import ReviewStatus
 from app.transactions.models import Transaction
-from app.uow.unit import OrmSession
+from app.uow.unit import AnySession, OrmSession
 
 CT = CaseTransaction.__table__.c
+TX = Transaction.__table__.c
 
 
-def raise_risk(*, session: OrmSession, actor: Actor, case_id: int, risk: int, reason: str) -> int:
+def raise_risk(*, session: AnySession, actor: Actor, case_id: int, risk: int, reason: str) -> int:
     """A flag on a case already waiting: a higher risk replaces its risk and reason (the queue
     reorders with it), audited as `case.risk_raised`; a lower one changes nothing. Returns case_id."""
     current = session.execute(select(C.risk, C.reason).where(C.id == case_id).with_for_update()).one()
@@ -71,3 +75,62 @@ def join_open_case(*, session: OrmSession, actor: Actor, tx: Transaction, risk: 
     transactions.set_review_status(session=session, actor=actor, tx=tx, status=ReviewStatus.FLAGGED,
                                    reason=f"joined case {target}")
     return raise_risk(session=session, actor=actor, case_id=target, risk=risk, reason=reason)
+
+
+def open_cases_of_accounts(session: AnySession, account_ids: Iterable[str]) -> dict[str, int] | None:
+    """With grouping on: each account's oldest undecided risk case (locked), account id → case id,
+    after taking the accounts' advisory locks in one order. None when grouping is off."""
+    if not get_review_settings(session=session).group_flags_by_account:
+        return None
+    accounts = sorted(set(account_ids))
+    session.execute(text(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended('riskdesk.account_case:' || a, 0) AS k "
+        "FROM unnest(CAST(:accounts AS text[])) AS a ORDER BY a) AS locks"
+    ), {"accounts": accounts})
+    oldest = (select(C.account_id, func.min(C.id).label("id"))
+              .where(C.account_id.in_(accounts), C.kind == CaseKind.RISK, UNDECIDED).group_by(C.account_id))
+    targets = {row.account_id: row.id for row in session.execute(oldest)}
+    if targets:
+        session.execute(select(C.id).where(C.id.in_(sorted(targets.values()))).order_by(C.id).with_for_update())
+    return targets
+
+
+@dataclass(frozen=True)
+class JoiningFlag:
+    """A flag on a transaction new in this unit of work that joins its account's open case."""
+
+    transaction_id: int
+    reference: str
+    case_id: int
+    actor: Actor
+    risk: int
+    reason: str
+
+
+def join_new_flags(session: AnySession, flags: Sequence[JoiningFlag]) -> None:
+    """Add new (still clear) transactions to their account's open case, set-wise: link, flag the
+    transaction, audit both, and raise each case's risk to its highest joining flag."""
+    if not flags:
+        return
+    session.execute(insert(CaseTransaction.__table__),
+                    [{"case_id": f.case_id, "transaction_id": f.transaction_id} for f in flags])
+    session.execute(
+        update(Transaction.__table__).where(TX.id.in_([f.transaction_id for f in flags]))
+        .values(review_status=ReviewStatus.FLAGGED, updated_at=func.now())
+    )
+    for f in flags:
+        audit.record(
+            session, actor=f.actor, action="case.flag_grouped", entity_type="case", entity_id=f.case_id,
+            after={"transaction": f.reference, "risk": f.risk}, reason=f.reason,
+        )
+        audit.record(
+            session, actor=f.actor, action="transaction.review_status_changed", entity_type="transaction",
+            entity_id=f.reference, before={"review_status": ReviewStatus.CLEAR},
+            after={"review_status": ReviewStatus.FLAGGED}, reason=f"joined case {f.case_id}",
+        )
+    highest: dict[int, JoiningFlag] = {}
+    for f in flags:
+        if f.case_id not in highest or f.risk > highest[f.case_id].risk:
+            highest[f.case_id] = f
+    for case_id, f in sorted(highest.items()):
+        raise_risk(session=session, actor=f.actor, case_id=case_id, risk=f.risk, reason=f.reason)

@@ -142,6 +142,7 @@ class NewTransactionCase:
 
     transaction_id: int
     reference: str
+    account_id: str
     amount: Decimal
     currency: str
     actor: Actor
@@ -153,8 +154,32 @@ def open_for_new_transactions(*, session: AnySession, cases: Sequence[NewTransac
     """Open the cases and flag their transactions, set-wise; transaction id → case id.
 
     Works on either session kind (a commit group's Core session included). The transactions are
-    new, so no case waits for them yet; the partial unique index still has the last word.
+    new, so no case waits for them yet; the partial unique index still has the last word. With
+    the `group_flags_by_account` setting on, a flag joins its account's open risk case, and the
+    flags of one account without one share the case its first flag opens.
     """
+    if not cases:
+        return {}
+    targets = grouping.open_cases_of_accounts(session, (case.account_id for case in cases))
+    if targets is None:
+        return _open_new(session, cases)
+    opening_now: dict[str, NewTransactionCase] = {}
+    for case in cases:
+        if case.account_id not in targets:
+            opening_now.setdefault(case.account_id, case)
+    opened = _open_new(session, list(opening_now.values()))
+    for account_id, case in opening_now.items():
+        targets[account_id] = opened[case.transaction_id]
+    joining = [case for case in cases if case.transaction_id not in opened]
+    grouping.join_new_flags(session, [
+        grouping.JoiningFlag(transaction_id=case.transaction_id, reference=case.reference,
+                             case_id=targets[case.account_id], actor=case.actor, risk=case.risk, reason=case.reason)
+        for case in joining
+    ])
+    return {**opened, **{case.transaction_id: targets[case.account_id] for case in joining}}
+
+
+def _open_new(session: AnySession, cases: Sequence[NewTransactionCase]) -> dict[int, int]:
     if not cases:
         return {}
     statement = pg_insert(ReviewCase.__table__).on_conflict_do_nothing(

@@ -23,6 +23,7 @@ def after_create(session: AnySession, rows: Sequence[Mapping[str, Any]], actors:
     by_id = {row["id"]: row for row in rows}
     opened = opening.open_for_new_transactions(session=session, cases=[
         opening.NewTransactionCase(transaction_id=tx_id, reference=by_id[tx_id]["reference"],
+                                   account_id=by_id[tx_id]["account_id"],
                                    amount=by_id[tx_id]["amount"], currency=by_id[tx_id]["currency"],
                                    actor=actors[tx_id], risk=flag.risk, reason=flag.reason)
         for tx_id, flag in flags.items()

@@ -17,7 +17,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import NotFound
 from app.settings.models import AmountRule, Setting
-from app.uow.unit import OrmSession
+from app.uow.unit import AnySession, OrmSession
 
 DEFAULTS: dict[str, int | str] = {
     "flag_threshold": 70,
@@ -45,7 +45,7 @@ class ReviewSettings:
         return self.sla_hours_reconciliation if kind == "reconciliation" else self.sla_hours_risk
 
 
-def get_review_settings(*, session: Session) -> ReviewSettings:
+def get_review_settings(*, session: Session | AnySession) -> ReviewSettings:
     """The current review settings, defaults filled in."""
     return review_settings_from(dict(session.execute(select(Setting.key, Setting.value)).tuples().all()))
 
