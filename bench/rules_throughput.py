@@ -175,6 +175,9 @@ def main(argv=None) -> int:
         with conn, conn.cursor() as cur:
             cur.execute("SELECT count(*), count(*) FILTER (WHERE case_id IS NOT NULL) FROM rule_hits")
             hits, flagging = cur.fetchone()
+            cur.execute("SELECT r.name, h.outcome, count(*) FROM rule_hits h JOIN rules r ON r.id = h.rule_id "
+                        "GROUP BY 1, 2 ORDER BY 3 DESC")
+            by_rule = cur.fetchall()
         conn.close()
     finally:
         close_resources(res)
@@ -197,7 +200,8 @@ def main(argv=None) -> int:
         print(f"batch ingest {label} 20 rules: {statistics.median(rates):,.0f} transactions/s median "
               f"({', '.join(f'{r:,.0f}' for r in rates)}); worker CPU {statistics.median(cpu):.0f} µs/item"
               + ("; target ≥ 8,000/s" if label == "with" else ""))
-    print(f"rule hits recorded: {hits:,} ({flagging:,} opened or joined a case)")
+    print(f"rule hits recorded: {hits:,} ({flagging:,} opened or joined a case): "
+          + ", ".join(f"{name} {outcome} {count:,}" for name, outcome, count in by_rule))
     print(f"total run time {time.monotonic() - started:.0f}s")
     return 0
 
