@@ -36,11 +36,11 @@ from app.rules.schemas import Action, Condition, Outcomes
 from app.uow.unit import AnySession
 
 CHUNK = 20_000
-SAMPLE_SIZE = 20
+SAMPLE_SIZE = backtest_sql.SAMPLE_SIZE
 SCAN_TIMEOUT = timedelta(seconds=60)
 _LIST_ITEMS = text("SELECT list_name, value FROM rule_list_items WHERE list_name = ANY(:names)")
 V = RuleVersion.__table__.c
-OUTCOME_OF_STATE = {CaseState.APPROVED: "approved", CaseState.REJECTED: "rejected",
+OUTCOME_OF_STATE: dict[str | None, str] = {CaseState.APPROVED: "approved", CaseState.REJECTED: "rejected",
                     CaseState.ESCALATED: "escalated", CaseState.OPEN: "undecided", CaseState.IN_REVIEW: "undecided"}
 
 
@@ -80,8 +80,15 @@ class _Tally:
         self.newest: list[tuple[datetime, int, str]] = []  # a min-heap of the SAMPLE_SIZE newest hits
 
     def hit(self, row: Any) -> None:
-        self.hits += 1
-        self.outcomes[OUTCOME_OF_STATE.get(row.state, "not_reviewed")] += 1
+        self.decided(row.state, 1)
+        self.sample(row)
+
+    def decided(self, state: str | None, hits: int) -> None:
+        """`hits` hit transactions whose latest risk case is in `state` (None: no case)."""
+        self.hits += hits
+        self.outcomes[OUTCOME_OF_STATE.get(state, "not_reviewed")] += hits
+
+    def sample(self, row: Any) -> None:
         entry = (row.created_at, row.id, row.reference)
         if len(self.newest) < SAMPLE_SIZE:
             heapq.heappush(self.newest, entry)
@@ -149,18 +156,22 @@ def _scan(session: AnySession, program: Program, data: BacktestRequest, tally: _
     settings = {**backtest_sql.SETTINGS, "statement_timeout": f"{int(SCAN_TIMEOUT.total_seconds() * 1000)}"}
     previous = _set_local(session, settings)
     try:
-        result = session.execute(sql.execution_options(stream_results=True, max_row_buffer=CHUNK),
-                                 {"since": data.since, "until": data.until})
+        # A server-side cursor (DECLARE) never runs a parallel plan; a covered condition sends
+        # Python only its inexact rows (besides 1 + states + 20), so it is fetched at once, in parallel.
+        options = {} if plan.covered else {"stream_results": True, "max_row_buffer": CHUNK}
+        result = session.execute(sql.execution_options(**options), {"since": data.since, "until": data.until})
         try:
             for rows in result.partitions(CHUNK):
                 if time.monotonic() > deadline:
                     raise ScanTooLong()
                 for row in rows:
-                    if row.n is not None:  # one row per account carries its count
+                    if row.part == "e":
                         tally.evaluated += row.n
-                    if row.k == 1:  # decided in SQL
-                        tally.hit(row)
-                    elif row.k == 2:
+                    elif row.part == "o":  # hits decided in SQL, by their latest case's state
+                        tally.decided(row.state, row.n)
+                    elif row.part == "s":  # the newest of them
+                        tally.sample(row)
+                    else:
                         current = row._mapping
                         env.tx = tx_view({**blank, **current})
                         outcome = program.evaluate(env)

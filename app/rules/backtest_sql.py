@@ -39,6 +39,7 @@ BASE_COLUMNS = ("id", "reference", "account_id", "amount", "currency", "created_
 # sequential scan plus one sort beats walking the (account_id, created_at) index, whose
 # every row is a random heap read.
 SETTINGS = {"work_mem": "128MB", "enable_indexscan": "off"}
+SAMPLE_SIZE = 20
 # Partitions compare bytes: the same groups as the columns' collation (equality is by bytes
 # there too), and a sort several times faster than by the database's locale.
 ACCOUNT = 't.account_id COLLATE "C"'
@@ -112,21 +113,33 @@ def _code(plan: ScanPlan, windows: tuple[timedelta, ...]) -> str:
 
 
 def statement(plan: ScanPlan, windows: tuple[timedelta, ...], *, since: bool, until: bool) -> str:
-    """The SQL; parameters :since and :until (timestamptz) when those flags are set."""
+    """The SQL; parameters :since and :until (timestamptz) when those flags are set.
+
+    Rows come out tagged by `part`: 'e' one row, `n` = the in-range rows (evaluated);
+    'o' per latest-case state, `n` = hits decided in SQL with it; 's' the 20 newest of those
+    hits (id, reference, created_at); 'p' each row to evaluate in Python, with its state.
+    """
     shown = [name for name in (*BASE_COLUMNS, *OPTIONAL_COLUMNS) if name in BASE_COLUMNS or name in plan.fields]
     shown += [f"c{i}" for i in range(len(windows)) if plan.uses_count]
     shown += [f"s{i}" for i in range(len(windows)) if plan.uses_sum]
-    # A row ruled out (k = 0) reads nothing but its code; a hit decided in SQL, what a hit needs.
-    # OFFSET 0 keeps f a subquery of its own, so k is computed once per row, not once per use.
-    needs = {name: "f.k = 2" if name not in ("id", "reference", "created_at") else "f.k > 0" for name in shown}
-    columns = ", ".join(f"CASE WHEN {needs[name]} THEN f.{name} END AS {name}" for name in shown)
+    # A row ruled out (k = 0) keeps nothing but its code; a hit decided in SQL, what the sample needs.
+    # OFFSET 0 keeps w a subquery of its own, so k is computed once per row, not once per use.
+    needs = {name: "w.k = 2" if name not in ("id", "reference", "created_at") else "w.k > 0" for name in shown}
+    kept = ", ".join(f"CASE WHEN {needs[name]} THEN w.{name} END AS {name}" for name in shown)
+    columns = ", ".join(f"f.{name}" for name in shown)
+    blanks = ", ".join(f"NULL AS {name}" for name in shown)
     in_range = " WHERE w.created_at >= CAST(:since AS timestamptz)" if since else ""
     return (
-        f"SELECT f.k, CASE WHEN f.r = 1 THEN f.n END AS n, {columns}, lc.state FROM ("
-        f"SELECT w.*, {_code(plan, windows)} AS k, count(*) OVER account AS n, row_number() OVER account AS r "
-        f"FROM ({_scan(plan, windows, since=since, until=until)}) w{in_range} "
-        f"WINDOW account AS (PARTITION BY {ACCOUNT.replace('t.', 'w.')}) OFFSET 0) f "
-        "LEFT JOIN (SELECT DISTINCT ON (c.transaction_id) c.transaction_id, c.state "
-        "FROM review_cases c WHERE c.kind = 'risk' ORDER BY c.transaction_id, c.id DESC) lc "
-        "ON lc.transaction_id = f.id AND f.k > 0 WHERE f.k > 0 OR f.r = 1"
+        f"WITH f AS MATERIALIZED (SELECT w.k, {kept} FROM (SELECT w.*, {_code(plan, windows)} AS k "
+        f"FROM ({_scan(plan, windows, since=since, until=until)}) w{in_range} OFFSET 0) w), "
+        "lc AS (SELECT DISTINCT ON (c.transaction_id) c.transaction_id, c.state::text AS state "
+        "FROM review_cases c WHERE c.kind = 'risk' ORDER BY c.transaction_id, c.id DESC) "
+        # The rows with real column types first: a union types its NULLs from them.
+        f"SELECT 'p' AS part, lc.state, NULL AS n, {columns} FROM f LEFT JOIN lc ON lc.transaction_id = f.id "
+        "WHERE f.k = 2 "
+        f"UNION ALL SELECT 'e', NULL, count(*), {blanks} FROM f "
+        f"UNION ALL SELECT 'o', lc.state, count(*), {blanks} FROM f LEFT JOIN lc ON lc.transaction_id = f.id "
+        "WHERE f.k = 1 GROUP BY lc.state "
+        f"UNION ALL (SELECT 's', NULL, NULL, {columns} FROM f WHERE f.k = 1 "
+        f"ORDER BY f.created_at DESC, f.id DESC LIMIT {SAMPLE_SIZE}) "
     )

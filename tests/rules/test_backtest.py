@@ -202,3 +202,25 @@ def test_admins_only_and_bad_input_names_the_field(client, admin_headers, analys
     rule = publish_rule(client, admin_headers, "Any", "true", mode="draft")
     assert refused(404, rule_id=rule["id"], version=7)
     assert rows(db, "SELECT count(*) FROM audit_events WHERE action = 'rule.backtested'")[0][0] == 0
+
+
+def test_hits_decided_in_sql_and_in_python_share_the_counts_and_the_newest_first_sample(
+        client, admin_headers, agent_headers, db):
+    for i in range(25):
+        create(client, agent_headers, f"s{i:02}", amount="300.00")
+    create(client, agent_headers, "inexact", amount="300.00")
+    create(client, agent_headers, "low", amount="299.99")
+    backdate(db, **{f"s{i:02}": timedelta(minutes=60 - i) for i in range(25)},
+             inexact=timedelta(minutes=45, seconds=30), low=timedelta(0))
+    # 300.005 is not at USD's minor unit: SQL leaves it to Python, which sees 300.00 (half to even).
+    db.execute(text("UPDATE transactions SET amount = 300.005 WHERE reference = 'inexact'"))
+    db.execute(text("UPDATE transactions SET amount = 999999999999999.98 WHERE reference = 's24'"))
+    db.commit()
+    for condition in ("tx.amount >= 300", "tx.amount > 300", "tx.amount < 999999999999999.98",
+                      "tx.amount >= 999999999999999.98 && account_count(\"2h\") >= 24"):
+        hits, errors, references = expected(db, condition)
+        result = backtest(client, admin_headers, condition=condition)
+        assert (result["evaluated"], result["hits"], result["errors"]) == (27, hits, errors), condition
+        assert result["sample"] == references, condition
+        assert sum(result["outcomes"].values()) == hits, condition
+    assert backtest(client, admin_headers, condition="tx.amount >= 300")["hits"] == 26
