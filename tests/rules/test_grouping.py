@@ -5,8 +5,8 @@ import pytest
 
 from tests.cases.conftest import case_count, events, review_status, set_setting
 from tests.conftest import assert_no_server_errors, run_together, tx_payload
-from tests.rules.test_hot_path import hits, publish_rule
 from tests.rules.test_api_rules import rows
+from tests.rules.test_hot_path import hits, publish_rule
 
 
 @pytest.fixture
