@@ -3,11 +3,13 @@
 import random
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from app import demo_history
 from app.audit.service import Actor
 from app.cases import claims, decisions
 from app.cases.schemas import DecisionRequest
+from app.reconciliation.demo import seed_reconciliation
 from app.risk import service as risk
 from app.risk.schemas import Reason, RiskScoreCreate
 from app.rules.demo import seed_rules
@@ -84,7 +86,9 @@ def seed_if_empty(session: OrmSession) -> bool:
         transactions.settle(session=session, actor=actor, reference=item.reference,
                             request=SettlementRequest(status=outcome))
     _decide_some_cases(session, demo_users)
-    _spread_over_days(session)
+    demo_history.spread_over_days(session)
+    seed_reconciliation(session, Actor(name="admin", id=demo_users["admin"].id, role="admin"))
+    demo_history.date_audit_events(session)
     return True
 
 
@@ -104,25 +108,3 @@ def _decide_some_cases(session: OrmSession, demo_users: dict[str, User]) -> None
         case = claims.claim_next(session=session, actor=actor)
         if case is not None:
             decisions.decide(session=session, actor=actor, case_id=case.id, data=decision)
-
-
-# The seed writes everything in one go; this spreads the rows over the last DAYS days, oldest
-# payment first, so the queue has ages and SLA breaches and the dashboard has a history. The
-# audit history keeps the real time each event was written (the seed's), as it must.
-DAYS = 14
-_SPREAD = (
-    "UPDATE transactions SET created_at = now() - make_interval(days => :days) * (1 - id::float8 / m.top) "
-    "- interval '1 minute' * ((id * 37) % 600), updated_at = now() FROM (SELECT max(id) AS top FROM transactions) m",
-    "UPDATE transactions SET settled_at = created_at + interval '1 hour' * (6 + id % 30) WHERE settled_at IS NOT NULL",
-    "UPDATE risk_scores s SET created_at = t.created_at + interval '90 seconds' FROM transactions t "
-    "WHERE t.id = s.transaction_id",
-    "UPDATE rule_hits h SET created_at = t.created_at FROM transactions t WHERE t.id = h.transaction_id",
-    "UPDATE review_cases c SET opened_at = t.created_at + interval '2 minutes', decided_at = "
-    "CASE WHEN c.decided_at IS NULL THEN NULL ELSE t.created_at + interval '1 hour' * (1 + c.id % 20) END "
-    "FROM transactions t WHERE t.id = c.transaction_id",
-)
-
-
-def _spread_over_days(session: OrmSession) -> None:
-    for statement in _SPREAD:
-        session.execute(text(statement), {"days": DAYS})

@@ -9,8 +9,12 @@ database in one ordered scan.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import text
 
 from app.uow.unit import AnySession, LastStatement, RequestContext, UnitOfWork
 
@@ -92,6 +96,21 @@ def _append_queued(unit: UnitOfWork) -> LastStatement | None:
     if not unit.audit_events:
         return None  # all of them were in a rolled-back savepoint
     return _INSERT_EVENTS, (_dumps(unit.audit_events),)
+
+
+def use_given_times(session: AnySession, time_of: Callable[[dict[str, Any]], datetime]) -> None:
+    """Write this unit's queued events with the times `time_of` gives them (the demo seed's history).
+
+    The events are put in time order (queue order among equal times) and the transaction
+    asks the chain trigger to keep their times (migration 0019): a time after the server's
+    clock, or before the chain's newest event, fails the commit. Each hash covers the stored
+    time as always, so the chain verifies as any other.
+    """
+    unit = session.unit
+    for event in unit.audit_events:
+        event["occurred_at"] = time_of(event)
+    unit.audit_events.sort(key=lambda event: event["occurred_at"])
+    session.execute(text("SELECT set_config('riskdesk.audit_given_times', 'on', true)"))
 
 
 @dataclass(frozen=True)
