@@ -25,7 +25,6 @@ from app.transactions.models import Transaction
 from app.uow.unit import AnySession, OrmSession
 
 CT = CaseTransaction.__table__.c
-TX = Transaction.__table__.c
 
 
 def raise_risk(*, session: AnySession, actor: Actor, case_id: int, risk: int, reason: str) -> int:
@@ -114,20 +113,13 @@ def join_new_flags(session: AnySession, flags: Sequence[JoiningFlag]) -> None:
         return
     session.execute(insert(CaseTransaction.__table__),
                     [{"case_id": f.case_id, "transaction_id": f.transaction_id} for f in flags])
-    session.execute(
-        update(Transaction.__table__).where(TX.id.in_([f.transaction_id for f in flags]))
-        .values(review_status=ReviewStatus.FLAGGED, updated_at=func.now())
-    )
     for f in flags:
         audit.record(
             session, actor=f.actor, action="case.flag_grouped", entity_type="case", entity_id=f.case_id,
             after={"transaction": f.reference, "risk": f.risk}, reason=f.reason,
         )
-        audit.record(
-            session, actor=f.actor, action="transaction.review_status_changed", entity_type="transaction",
-            entity_id=f.reference, before={"review_status": ReviewStatus.CLEAR},
-            after={"review_status": ReviewStatus.FLAGGED}, reason=f"joined case {f.case_id}",
-        )
+    transactions.flag_new(session=session, flags=[
+        transactions.NewFlag(f.transaction_id, f.reference, f.actor, f"joined case {f.case_id}") for f in flags])
     highest: dict[int, JoiningFlag] = {}
     for f in flags:
         if f.case_id not in highest or f.risk > highest[f.case_id].risk:

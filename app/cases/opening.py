@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.audit import service as audit
@@ -189,24 +189,16 @@ def _open_new(session: AnySession, cases: Sequence[NewTransactionCase]) -> dict[
         {"kind": CaseKind.RISK, "transaction_id": case.transaction_id, "risk": case.risk, "amount": case.amount,
          "currency": case.currency, "reason": case.reason} for case in cases
     ])}
-    session.execute(
-        update(Transaction.__table__)
-        .where(TX.id.in_(list(opened)), TX.review_status != ReviewStatus.FLAGGED)
-        .values(review_status=ReviewStatus.FLAGGED, updated_at=func.now())
-    )
     announced = [case for case in cases if case.transaction_id in opened]
     for case in announced:
-        case_id = opened[case.transaction_id]
         audit.record(
-            session, actor=case.actor, action="case.opened", entity_type="case", entity_id=case_id,
+            session, actor=case.actor, action="case.opened", entity_type="case", entity_id=opened[case.transaction_id],
             after={"state": CaseState.OPEN, "kind": CaseKind.RISK, "risk": case.risk, "transaction": case.reference},
             reason=case.reason,
         )
-        audit.record(
-            session, actor=case.actor, action="transaction.review_status_changed", entity_type="transaction",
-            entity_id=case.reference, before={"review_status": ReviewStatus.CLEAR},
-            after={"review_status": ReviewStatus.FLAGGED}, reason=f"case {case_id} opened",
-        )
+    transactions.flag_new(session=session, flags=[
+        transactions.NewFlag(case.transaction_id, case.reference, case.actor,
+                             f"case {opened[case.transaction_id]} opened") for case in announced])
     webhooks.enqueue_many(session, [
         ("case.opened", {"case_id": opened[case.transaction_id], "kind": CaseKind.RISK, "risk": case.risk,
                          "reference": case.reference, "reason": case.reason})

@@ -14,6 +14,7 @@ from app.config import PROJECT_ROOT
 from app.reconciliation import service
 from app.reconciliation.enums import BankStatus
 from app.reconciliation.schemas import BankEventIn
+from app.transactions.enums import TransactionStatus
 from app.transactions.models import Transaction
 from app.uow.unit import OrmSession
 
@@ -43,7 +44,7 @@ def seed_reconciliation(session: OrmSession, actor: Actor) -> None:
     # Yesterday's statement: payments settled in the days before, each as the ledger has it.
     settled = session.scalars(
         select(Transaction).where(
-            Transaction.status == "settled",
+            Transaction.status == TransactionStatus.SETTLED,
             Transaction.settled_at < text(f"now() - interval '{API_DAYS_AGO} days 1 hour'"),
         ).order_by(Transaction.settled_at.desc()).limit(CLEAN_LINES)
         .execution_options(populate_existing=True)  # the spread moved settled_at in SQL

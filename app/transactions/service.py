@@ -333,6 +333,33 @@ def set_review_status(*, session: OrmSession, actor: Actor, tx: Transaction, sta
     )
 
 
+@dataclass(frozen=True)
+class NewFlag:
+    """A transaction created in this unit of work that a case now holds."""
+
+    transaction_id: int
+    reference: str
+    actor: Actor
+    reason: str
+
+
+def flag_new(*, session: AnySession, flags: Sequence[NewFlag]) -> None:
+    """Mark new (still clear) transactions flagged, set-wise, each audited."""
+    if not flags:
+        return
+    session.execute(
+        update(Transaction.__table__)
+        .where(_COLUMNS.id.in_([f.transaction_id for f in flags]), _COLUMNS.review_status != ReviewStatus.FLAGGED)
+        .values(review_status=ReviewStatus.FLAGGED, updated_at=func.now())
+    )
+    for f in flags:
+        audit.record(
+            session, actor=f.actor, action="transaction.review_status_changed", entity_type="transaction",
+            entity_id=f.reference, before={"review_status": ReviewStatus.CLEAR},
+            after={"review_status": ReviewStatus.FLAGGED}, reason=f.reason,
+        )
+
+
 # --- for the account context (app/accounts): one statement built from these parts -------
 
 def recent_of_account(account_id, limit: int) -> Select:
