@@ -42,6 +42,12 @@ def clean_text(value: Any) -> Any:
     return refuse_unstorable(value) if isinstance(value, str) else value
 
 
+def clean_stripped_text(value: Any) -> Any:
+    """clean_text, without leading and trailing whitespace (a blank text then fails min_length)."""
+    value = clean_text(value)
+    return value.strip() if isinstance(value, str) else value
+
+
 def _identifier(value: Any) -> Any:
     value = clean_text(value)
     if isinstance(value, str) and (value != value.strip() or not value.isprintable()):
@@ -59,6 +65,9 @@ OptionalText500 = Annotated[Annotated[str, Field(max_length=500)] | None, Before
 OptionalText1000 = Annotated[Annotated[str, Field(max_length=1000)] | None, BeforeValidator(clean_text)]
 QueryText = Annotated[str, AfterValidator(refuse_unstorable)]
 Text = Annotated[str, BeforeValidator(clean_text)]
+# Stripped before the constraints that follow it apply (StringConstraints' own strip_whitespace
+# runs after min_length behind a BeforeValidator, so "  " passed min_length=1 as "").
+StrippedText = Annotated[str, BeforeValidator(clean_stripped_text)]
 Identifier64 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=64)]
 Identifier128 = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=128)]
 Currency = Annotated[str, BeforeValidator(money.validate_currency), Field(examples=["USD"])]

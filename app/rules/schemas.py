@@ -5,11 +5,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.fields import Identifier64, OptionalText1000, Text
+from app.fields import Identifier64, OptionalText1000, StrippedText, Text
 from app.rules.enums import RuleMode
 
-RuleName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Reason = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+RuleName = Annotated[StrippedText, StringConstraints(min_length=1, max_length=100)]
+Reason = Annotated[StrippedText, StringConstraints(min_length=1, max_length=500)]
 # Conditions are length-checked by the compiler, which names the position (SPEC: over 4,096
 # characters is a 422 on `condition`); the body limit (1 MiB) bounds what reaches it.
 Condition = Annotated[Text, Field(min_length=1, examples=['tx.amount > 10000 && tx.currency == "USD"'])]

@@ -21,6 +21,7 @@ from app.uow.unit import OrmSession
 from app.users.enums import Role
 from app.web.admin_forms import apply_change
 from app.web.deps import BrowserAdmin, BrowserUser, ScreenRoute
+from app.web.messages import refusal
 from app.web.templating import render
 
 router = APIRouter(route_class=ScreenRoute)
@@ -30,6 +31,7 @@ Text = Annotated[str, Form(max_length=1000)]
 Items = Annotated[str, Form(max_length=3_000_000)]  # up to 10,000 values of 256 characters, one per line
 SHOWN_ITEMS = 200
 TARGET = "#lists-main"
+LABELS = {"name": "List name"}
 
 
 def _lines(text: str) -> list[str]:
@@ -55,29 +57,16 @@ def _page(request: Request, session: OrmSession, principal: Principal, *, status
 def _act(request: Request, session: OrmSession, principal: Principal, change: Callable[[], str], *,
          error_key: str, form: dict[str, Any]):
     """Run the change; on a refusal, the page with the error next to the form that was used."""
-    outcome = apply_change(session, change)
+    outcome = apply_change(session, change, labels=LABELS)
     if "error" not in outcome:
         return _page(request, session, principal, **outcome)
     if outcome["status_code"] == 404:  # changed meanwhile (a value removed twice): shown in place, as a conflict
         outcome["status_code"] = 409
-    errors = {_label(k): v for k, v in outcome.pop("field_errors", {}).items()}
-    if errors:
-        outcome["error"] = "Not saved. " + " ".join(f"{k}: {v.rstrip('.')}." for k, v in errors.items())
-    message = "; ".join(f"{k}: {v}" for k, v in errors.items()) or outcome["error"]
+    errors = outcome.pop("field_errors", {})
     if error_key == "new":
-        shaped = {"name" if k == "List name" else "items": v if k == "List name" else f"{k}: {v}"
-                  for k, v in errors.items()}
-        return _page(request, session, principal, errors=shaped or {"name": message}, new=form, **outcome)
-    return _page(request, session, principal, errors={error_key: message}, forms={error_key: form.get("items", "")},
-                 **outcome)
-
-
-def _label(field: str) -> str:
-    """A refused field as the form names it: items.2 → "Items, line 3"."""
-    if field.startswith("items."):
-        index = field.split(".", 1)[1]
-        return f"Items, line {int(index) + 1}" if index.isdigit() else "Items"
-    return {"items": "Items", "description": "Description"}.get(field, "List name")
+        return _page(request, session, principal, errors=errors or {"name": outcome["error"]}, new=form, **outcome)
+    return _page(request, session, principal, errors={error_key: " ".join(errors.values()) or outcome["error"]},
+                 forms={error_key: form.get("items", "")}, **outcome)
 
 
 def _confirm(request: Request, session: OrmSession, principal: Principal, *, title: str, text: str, button: str,
@@ -130,10 +119,10 @@ def create_list(request: Request, session: DbSession, principal: BrowserAdmin, n
                 description: Text = "", items: Items = "", confirm: Text = ""):
     name = name.strip()
     if not lists_name_ok(name):
-        return _page(request, session, principal, status_code=422, new={"name": name, "description": description,
-                                                                         "items": items},
-                     errors={"name": "use 1–64 lowercase letters, digits, \"_\" or \"-\"."},
-                     error="Not saved. List name: use 1–64 lowercase letters, digits, \"_\" or \"-\".")
+        refused = refusal([{"loc": ("name",), "type": "string_pattern_mismatch",
+                            "ctx": {"pattern": LIST_NAME_PATTERN}}], LABELS)
+        return _page(request, session, principal, status_code=422, error=refused["error"],
+                     errors=refused["field_errors"], new={"name": name, "description": description, "items": items})
     return _replace(request, session, principal, name=name, description=description, items=items, confirm=confirm,
                     error_key="new")
 

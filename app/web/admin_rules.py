@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from app.db import DbSession
 from app.rules import hits, service, stats
@@ -45,24 +46,27 @@ def percent(value: float | None, empty: str = "—") -> str:
     return empty if value is None else f"{value * 100:.1f} %"
 
 
-def _guarded(change: Callable[[], str]) -> Callable[[], str]:
-    """`change`, with the services' field errors (422 naming the field) raised as validation errors."""
+def _renamed(change: Callable[[], str]) -> Callable[[], str]:
+    """`change`, its refused fields named as the form names them (the action's risk is the Risk field)."""
     def run() -> str:
         try:
             return change()
+        except ValidationError as exc:
+            errors: list[Any] = exc.errors(include_input=False)
         except service.InvalidField as exc:
-            raise RequestValidationError(exc.detail) from None
+            errors = exc.detail
+        raise RequestValidationError([{**e, "loc": ("body", *_field(e["loc"]).split("."))} for e in errors])
     return run
 
 
+def _field(loc: Any) -> str:
+    path = ".".join(str(part) for part in loc if part != "body")
+    return FIELD_NAMES.get(path, path)
+
+
 def _attempt(session: OrmSession, change: Callable[[], str]) -> dict[str, Any]:
-    """apply_change, with each refused field named as the form labels it ("Condition: line 1, column 11: …")."""
-    outcome = apply_change(session, _guarded(change))
-    if "field_errors" in outcome:
-        errors = {FIELD_NAMES.get(k, k): v for k, v in outcome["field_errors"].items()}
-        outcome["field_errors"] = errors
-        outcome["error"] = "Not saved. " + " ".join(f"{k.capitalize()}: {v.rstrip('.')}." for k, v in errors.items())
-    return outcome
+    """apply_change, each refused field in the form's words ("Condition: line 1, column 11: …")."""
+    return apply_change(session, _renamed(change))
 
 
 def risk_value(value: str) -> int | str:

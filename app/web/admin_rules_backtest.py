@@ -12,12 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from app.db import DbSession
-from app.errors import DomainError, field_errors
 from app.rules import backtest, service
 from app.web import rules_view
+from app.web.admin_forms import attempt
 from app.web.admin_rules import percent, risk_value, rule_page_context
 from app.web.deps import BrowserAdmin, ScreenRoute
 from app.web.templating import is_htmx, render
@@ -26,6 +25,7 @@ router = APIRouter(route_class=ScreenRoute)
 
 RuleId = Annotated[int, Path(ge=1, lt=2**63)]
 Text = Annotated[str, Form(max_length=1000)]
+LABELS = {"since": "Since", "until": "Until", "rule_id": "Rule", "action": "Risk"}
 OUTCOME_LABELS = (("approved", "Approved"), ("rejected", "Rejected"), ("escalated", "Escalated"),
                   ("undecided", "Undecided"), ("not_reviewed", "Not reviewed (no case)"))
 
@@ -36,7 +36,7 @@ def _day(text: str, field: str, *, end: bool = False) -> datetime | None:
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        raise RequestValidationError([{"loc": ("body", field), "msg": "use a date such as 2026-11-30",
+        raise RequestValidationError([{"loc": ("body", field), "msg": "must be a date such as 2026-11-30",
                                        "type": "value_error"}]) from None
     moment = datetime.combine(day, time(0), tzinfo=UTC)
     return moment + timedelta(days=1) if end else moment  # "until 30 Nov" includes that day
@@ -58,8 +58,8 @@ def run_backtest(rule_id: RuleId, request: Request, session: DbSession, principa
     form = {"version": int(version) if version.isdigit() and len(version) < 10 else None, "since": since,
             "until": until}
     context: dict[str, Any] = {"backtest_form": form, "backtest_errors": {}}
-    savepoint = session.begin_nested()
-    try:
+
+    def run() -> tuple[backtest.BacktestResult, str]:
         window = {"since": _day(since, "since"), "until": _day(until, "until", end=True)}
         if source == "editor":
             body: dict[str, Any] = {"condition": condition, "action": {"risk": risk_value(risk), "reason": reason}}
@@ -68,19 +68,15 @@ def run_backtest(rule_id: RuleId, request: Request, session: DbSession, principa
             body = {"rule_id": rule_id, "version": form["version"] or rule.version}
             label = f"Version {body['version']}"
         request_data = backtest.BacktestRequest.model_validate({**body, **{k: v for k, v in window.items() if v}})
-        result = backtest.run(session=session, actor=principal.actor, data=request_data)
-    except (ValidationError, RequestValidationError, service.InvalidField) as exc:
-        savepoint.rollback()
-        raw = exc.detail if isinstance(exc, service.InvalidField) else exc.errors()
-        errors = {(e["field"] or "condition").split(".")[-1]: e["msg"] for e in field_errors(list(raw))}
-        context.update(status_code=422, backtest_errors=errors,
-                       backtest_error="Not run: " + "; ".join(f"{k.capitalize()}: {v}" for k, v in errors.items()))
-    except DomainError as exc:
-        savepoint.rollback()
-        context.update(status_code=exc.status_code if exc.status_code in (409, 422) else 409,
-                       backtest_error=f"Not run: {exc.detail}")
-    else:
-        savepoint.commit()
+        return backtest.run(session=session, actor=principal.actor, data=request_data), label
+    ran, refused = attempt(session, run, labels=LABELS, verb="Not run.")
+    if refused is not None:
+        code, worded = refused["status_code"], "field_errors" in refused
+        context.update(status_code=code if code in (409, 422) else 409,
+                       backtest_errors=refused.get("field_errors", {}),
+                       backtest_error=refused["error"] if worded else f"Not run: {refused['error']}")
+    elif ran is not None:
+        result, label = ran
         since_text = f" from {since}" if since else ""
         until_text = f" to {until}" if until else ""
         context["backtest"] = _shaped(result, f"{label}, over stored transactions{since_text}{until_text}.")

@@ -36,7 +36,7 @@ def _panel(request: Request, session: Session, principal: Principal, *, status_c
 
 
 def _act(request: Request, session: Session, principal: Principal, change: Callable[[], str], form: dict):
-    outcome = apply_change(session, change, worded=True)
+    outcome = apply_change(session, change)
     if "error" in outcome:
         outcome["form"] = form
     return _panel(request, session, principal, **outcome)

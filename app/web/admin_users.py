@@ -42,7 +42,7 @@ def _panel(request: Request, session: Session, principal: Principal, *, status_c
 
 
 def _act(request: Request, session: Session, principal: Principal, change: Callable[[], str], **context):
-    outcome = apply_change(session, change, worded=True)
+    outcome = apply_change(session, change)
     return _panel(request, session, principal, **outcome, **(context if "error" in outcome else {}))
 
 

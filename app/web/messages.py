@@ -26,14 +26,20 @@ LABELS = {
 }
 
 _LOCATIONS = ("body", "query", "path", "header", "form", "cookie")
+# Fields whose entries are the lines of a textarea: `items.2` is "Items, line 3".
+_LINE_FIELDS = {"items"}
+# A pattern's rule in words, for the patterns the forms ask for.
+_PATTERN_WORDS = {r"^[a-z0-9_-]{1,64}$": 'use 1–64 lowercase letters, digits, "_" or "-"'}
 
 
 def label_for(field: str | None, labels: Mapping[str, str] | None = None) -> str:
-    """The label of `field` (its first part: `event_types.0` is Event types)."""
+    """The label of `field` (its first part: `event_types.0` is Event types; `items.2` is Items, line 3)."""
     if not field:
         return "This value"
-    name = field.split(".")[0]
-    return (labels or {}).get(name) or LABELS.get(name) or name.replace("_", " ").capitalize()
+    name, _, rest = field.partition(".")
+    label = (labels or {}).get(name) or LABELS.get(name) or name.replace("_", " ").capitalize()
+    index = rest.split(".")[0]
+    return f"{label}, line {int(index) + 1}" if name in _LINE_FIELDS and index.isdigit() else label
 
 
 def _count(n: Any, word: str) -> str:
@@ -43,8 +49,11 @@ def _count(n: Any, word: str) -> str:
 def _sentence(kind: str, label: str, ctx: Mapping[str, Any], msg: str) -> str:
     numbers = ("decimal_parsing", "decimal_type", "float_parsing", "float_type", "finite_number",
                "decimal_finite_number")
-    if kind == "missing":
+    text_length = kind.startswith("string_") or ctx.get("field_type") == "Value"  # a text, not a list of items
+    if kind == "missing" or (kind.endswith("too_short") and text_length and ctx.get("min_length") == 1):
         return f"{label} is required."
+    if kind == "condition_invalid":  # the compiler's own words, with the position: "line 1, column 12: …"
+        return f"{label}: {msg.rstrip('.')}."
     if kind in numbers:
         return f"{label} must be a number."
     if kind in ("int_parsing", "int_type", "int_from_float"):
@@ -54,9 +63,9 @@ def _sentence(kind: str, label: str, ctx: Mapping[str, Any], msg: str) -> str:
     if kind in bounds:
         words, key = bounds[kind]
         return f"{label} must be {words} {ctx[key]}." if key in ctx else f"{label} is out of range."
-    if kind == "string_too_short":
+    if kind in ("string_too_short", "too_short") and text_length:
         return f"{label} must be at least {_count(ctx.get('min_length', 1), 'character')} long."
-    if kind == "string_too_long":
+    if kind in ("string_too_long", "too_long") and text_length:
         return f"{label} must be at most {_count(ctx.get('max_length', ''), 'character')} long."
     if kind == "too_short":
         return f"Choose at least {ctx.get('min_length', 1)} of {label.lower()}."
@@ -74,7 +83,8 @@ def _sentence(kind: str, label: str, ctx: Mapping[str, Any], msg: str) -> str:
     if kind in ("bool_parsing", "bool_type"):
         return f"{label} must be yes or no."
     if kind == "string_pattern_mismatch":
-        return f"{label} is not in the expected format."
+        rule = _PATTERN_WORDS.get(str(ctx.get("pattern", "")))
+        return f"{label}: {rule}." if rule else f"{label} is not in the expected format."
     if kind in ("value_error", "assertion_error") and msg:
         text = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ").strip()
         joined = f"{label} {text}" if text[:1].islower() else f"{label}: {text}"
@@ -92,6 +102,13 @@ def labelled_errors(errors: Iterable[Mapping[str, Any]], labels: Mapping[str, st
                              str(error.get("msg", "")))
         shaped.setdefault((field or "form").split(".")[0], sentence)
     return shaped
+
+
+def refusal(errors: Iterable[Mapping[str, Any]], labels: Mapping[str, str] | None = None, *,
+            verb: str = "Not saved.") -> dict[str, Any]:
+    """A refused form's context: 422, each field's sentence (field_errors), and the summary above the form."""
+    worded = labelled_errors(errors, labels)
+    return {"status_code": 422, "field_errors": worded, "error": " ".join([verb, *worded.values()])}
 
 
 def error_sentences(errors: Iterable[Mapping[str, Any]], labels: Mapping[str, str] | None = None) -> list[str]:

@@ -12,19 +12,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from app.cases import flows
 from app.cases import queries as cases
 from app.db import DbSession
-from app.errors import DomainError, field_errors
 from app.rules import case_hits, service, snoozes
 from app.rules.schemas import SnoozeCreate
 from app.security.deps import Principal
 from app.transactions import service as transactions
 from app.uow.unit import OrmSession
 from app.web import rules_view
+from app.web.admin_forms import attempt
 from app.web.deps import BrowserUser, ScreenRoute
 from app.web.templating import render
 
@@ -33,7 +31,7 @@ router = APIRouter(route_class=ScreenRoute)
 CaseId = Annotated[int, Path(ge=1, lt=2**63)]
 Text = Annotated[str, Form(max_length=1000)]
 DEFAULT_SNOOZE = timedelta(days=7)
-LABELS = {"rule_id": "Rule", "until": "Until", "reason": "Reason", "account_id": "Account"}
+LABELS = {"rule_id": "Rule", "until": "Until (UTC)", "reason": "Reason for the snooze", "account_id": "Account"}
 
 
 def _conditions(session: OrmSession, rule_ids: set[int]) -> dict[tuple[int, int], str]:
@@ -101,25 +99,19 @@ def snooze_rule(case_id: CaseId, request: Request, session: DbSession, principal
     allowed = {str(number): name for number, name in why["snooze_rules"]}
     if rule_id not in allowed:
         return _panel(request, session, principal, case_id, status_code=422, snooze_form=form,
-                      snooze_errors={"rule_id": "choose one of the rules that hit this case."},
+                      snooze_errors={"rule_id": "Rule: choose one of the rules that hit this case."},
                       why_error="Not snoozed. Rule: choose one of the rules that hit this case.")
-    savepoint = session.begin_nested()
-    try:
+    def change() -> None:
         data = SnoozeCreate.model_validate({"account_id": why["account_id"], "until": _until(until),
                                             "reason": reason})
         snoozes.create(session=session, actor=principal.actor, rule_id=int(rule_id), data=data)
-    except (ValidationError, RequestValidationError, service.InvalidField) as exc:
-        savepoint.rollback()
-        raw = exc.detail if isinstance(exc, service.InvalidField) else exc.errors()
-        errors = {(e["field"] or "until").split(".")[0]: e["msg"] for e in field_errors(list(raw))}
-        return _panel(request, session, principal, case_id, status_code=422, snooze_form=form, snooze_errors=errors,
-                      why_error="Not snoozed. " + " ".join(f"{LABELS.get(k, k.capitalize())}: {v.rstrip('.')}."
-                                                          for k, v in errors.items()))
-    except DomainError as exc:
-        savepoint.rollback()
-        return _panel(request, session, principal, case_id, status_code=409, snooze_form=form,
-                      why_error=f"Not snoozed: {exc.detail}")
-    savepoint.commit()
+    _, refused = attempt(session, change, labels=LABELS, verb="Not snoozed.")
+    if refused is not None:
+        if "field_errors" not in refused:
+            return _panel(request, session, principal, case_id, status_code=409, snooze_form=form,
+                          why_error=f"Not snoozed: {refused['error']}")
+        return _panel(request, session, principal, case_id, status_code=422, snooze_form=form,
+                      snooze_errors=refused["field_errors"], why_error=refused["error"])
     shown = _until(until)
     when = shown.strftime("%Y-%m-%d %H:%M UTC") if isinstance(shown, datetime) else until
     return _panel(request, session, principal, case_id,

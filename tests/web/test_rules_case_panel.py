@@ -41,10 +41,10 @@ def test_a_case_says_why_it_was_flagged_and_an_analyst_snoozes_the_rule_for_the_
 
     past = post(client, f"/cases/{case_id}", f"/cases/{case_id}/snoozes",
                 {"rule_id": str(rid), "until": "2020-01-01T00:00", "reason": "Known payroll run"})
-    assert past.status_code == 422 and "Until: must be in the future" in past.text
+    assert past.status_code == 422 and "Until (UTC) must be in the future." in past.text
     done = post(client, f"/cases/{case_id}", f"/cases/{case_id}/snoozes",
                 {"rule_id": str(rid), "until": "2099-01-01T00:00", "reason": "Known payroll run"})
-    assert done.status_code == 422 and "Until: must be at most 90 days ahead" in done.text
+    assert done.status_code == 422 and "Until (UTC) must be at most 90 days ahead." in done.text
     soon = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
     done = post(client, f"/cases/{case_id}", f"/cases/{case_id}/snoozes",
                 {"rule_id": str(rid), "until": soon, "reason": "Known payroll run"})
