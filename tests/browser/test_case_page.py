@@ -67,6 +67,8 @@ def test_the_account_history_scrolls_in_its_panel_and_the_page_never_sideways(pa
     at_width(page, width)
     login(page, "alice")
     page.goto(f"/cases/{case_id}")
+    # "Why flagged" above the history fills itself after load and moves everything below it.
+    expect(page.locator("#why-flagged")).not_to_contain_text("Loading the rule hits")
 
     wrap = page.locator("section[aria-labelledby=history-heading] .table-wrap")
     last_header = wrap.locator("th", has_text="Score")
