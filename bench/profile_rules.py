@@ -12,6 +12,7 @@ items/s and the profile (cumulative and own time). The database is dropped at th
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import subprocess
@@ -70,6 +71,9 @@ def main() -> int:
     parser.add_argument("--recent", type=int, default=30_000,
                         help="extra rows within the last hour (as after the bench's POST rounds: busy 1h windows)")
     parser.add_argument("--no-rules", action="store_true")
+    parser.add_argument("--no-profile", action="store_true", help="only time the batches (and the window query)")
+    parser.add_argument("--freeze", action="store_true", help="gc.freeze() before the batches")
+    parser.add_argument("--gc-threshold", type=int, nargs=3, help="gc.set_threshold() before the batches")
     args = parser.parse_args()
     server = os.environ["TEST_DATABASE_URL"]
     admin(server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB)))
@@ -94,6 +98,7 @@ def run(args, url: str) -> int:
     from app.config import get_settings
     from app.db import database
     from app.main import app
+    from app.rules import windows
     from app.security import tokens
     from app.transactions import flows
     from app.transactions.schemas import TransactionCreate
@@ -132,14 +137,50 @@ def run(args, url: str) -> int:
 
     batch("warmup", 0)
     profile = cProfile.Profile()
-    started = time.perf_counter()
-    profile.enable()
+    spent = {"windows": 0.0}
+    compute = windows.compute
+
+    def timed_compute(*a, **kw):
+        begun = time.perf_counter()
+        try:
+            return compute(*a, **kw)
+        finally:
+            spent["windows"] += time.perf_counter() - begun
+    windows.compute = timed_compute
+    collecting = {"since": 0.0, "spent": 0.0, "runs": 0}
+    by_generation = [[0, 0.0], [0, 0.0], [0, 0.0]]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            collecting["since"] = time.perf_counter()
+        else:
+            took = time.perf_counter() - collecting["since"]
+            collecting["spent"] += took
+            collecting["runs"] += 1
+            by_generation[info["generation"]][0] += 1
+            by_generation[info["generation"]][1] += took
+    gc.callbacks.append(on_gc)
+    if args.gc_threshold:
+        gc.set_threshold(*args.gc_threshold)
+    if args.freeze:
+        gc.collect()
+        gc.freeze()
+    print("tracked objects", len(gc.get_objects()), "frozen", gc.get_freeze_count())
+    started, cpu = time.perf_counter(), time.process_time()
+    if not args.no_profile:
+        profile.enable()
     for k in range(args.batches):
         batch("b", (k + 1) * args.size)
     profile.disable()
-    elapsed = time.perf_counter() - started
-    print(f"{args.batches * args.size / elapsed:,.0f} items/s in-process (under cProfile), "
-          f"{elapsed / args.batches / args.size * 1e6:.0f} µs/item")
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    items = args.batches * args.size
+    print(f"{items / elapsed:,.0f} items/s in-process{'' if args.no_profile else ' (under cProfile)'}, "
+          f"{elapsed / items * 1e6:.0f} µs/item wall, {cpu / items * 1e6:.0f} µs/item CPU of this process, "
+          f"window query and its Python {spent['windows'] / items * 1e6:.0f} µs/item wall, "
+          f"garbage collection {collecting['spent'] / items * 1e6:.0f} µs/item ({collecting['runs']} runs)")
+    print("collections per generation (runs, ms):", [(n, round(t * 1000)) for n, t in by_generation])
+    if args.no_profile:
+        return 0
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)

@@ -22,7 +22,7 @@ from app import money
 from app.rules import windows
 from app.rules.cel_values import EvalError
 from app.rules.enums import HitOutcome, RuleEvent
-from app.rules.language import Env
+from app.rules.language import Env, Run
 from app.rules.running import RuleSet, RunningRule
 from app.uow.unit import AnySession
 
@@ -105,11 +105,11 @@ def _evaluate(rules: Sequence[RunningRule], ruleset: RuleSet, event: RuleEvent, 
     def in_list(name: str, value: str) -> bool:
         return value in ruleset.lists.get(name, ())
 
-    env = Env(event=event.value, tx=tx, score=score, account_count=account_count, account_sum=account_sum,
-              in_list=in_list)
+    run = Run(Env(event=event.value, tx=tx, score=score, account_count=account_count, account_sum=account_sum,
+                  in_list=in_list))
     hits = []
     for rule in rules:
-        outcome = rule.program.evaluate(env)
+        outcome = rule.program.evaluate_in(run)
         if outcome.matched or outcome.error:
             hits.append(Hit(rule=rule, transaction_id=tx_id, account_id=tx["account_id"], event=event,
                             values=outcome.values, error=outcome.error))

@@ -70,7 +70,11 @@ class Outcome:
 NO_MATCH = Outcome(False)
 
 
-class _Run:
+class Run:
+    """What conditions evaluate against: the Env and what the running one read. The rules run on
+    one transaction share one (each evaluation starts from an empty `read`, and its Outcome keeps
+    a formatted copy): an object and a dict per transaction, not per rule."""
+
     __slots__ = ("env", "tx", "read")
 
     def __init__(self, env: Env) -> None:
@@ -98,7 +102,10 @@ class Program:
     _fn: Fn = field(repr=False, compare=False)
 
     def evaluate(self, env: Env) -> Outcome:
-        run = _Run(env)
+        return self.evaluate_in(Run(env))
+
+    def evaluate_in(self, run: Run) -> Outcome:
+        run.read.clear()
         try:
             result = self._fn(run)
         except EvalError as error:
