@@ -72,6 +72,7 @@ class Compiler:
     def __init__(self, source: str) -> None:
         self.source = source
         self.windows: set[timedelta] = set()
+        self.sum_windows: set[timedelta] = set()  # the windows account_sum reads
         self.lists: set[str] = set()
         self.uses_score = False
         self.uses_event = False

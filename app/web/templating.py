@@ -55,9 +55,10 @@ def age(value: datetime | None, now: datetime | None = None) -> str:
     return f"{minutes}m" if minutes else "<1m"
 
 
-def dt(value: datetime | None, seconds: bool = False) -> str:
-    """"2026-11-24 14:03 UTC" ("2026-11-24 14:03:07 UTC" with seconds, as the audit log shows)."""
-    pattern = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+def dt(value: datetime | None, seconds: bool = False, zone: bool = True) -> str:
+    """"2026-11-24 14:03 UTC" ("2026-11-24 14:03:07 UTC" with seconds, as the audit log shows; without
+    " UTC" where a column's header says it)."""
+    pattern = ("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + (" UTC" if zone else "")
     return "" if value is None else _as_utc(value).strftime(pattern)
 
 
