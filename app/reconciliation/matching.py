@@ -69,6 +69,11 @@ def _compare(event: BankEventIn, tx) -> str:
     return MATCHED
 
 
+_DIFFERS: dict[str, str] = {MismatchKind.AMOUNT_MISMATCH: "Amounts differ",
+                            MismatchKind.CURRENCY_MISMATCH: "Currencies differ",
+                            MismatchKind.STATUS_MISMATCH: "Statuses differ"}
+
+
 def _explain(kind: str, event: BankEventIn, tx) -> str:
     """The case's reason in words an analyst reads: what the bank says, what the ledger says."""
     bank = money.display(event.amount, event.currency)
@@ -80,8 +85,7 @@ def _explain(kind: str, event: BankEventIn, tx) -> str:
                 f" ({ref}).")
     else:
         ledger = money.display(tx.amount, tx.currency)
-        what = {MismatchKind.AMOUNT_MISMATCH: "Amounts differ", MismatchKind.CURRENCY_MISMATCH: "Currencies differ",
-                MismatchKind.STATUS_MISMATCH: "Statuses differ"}.get(kind, "Bank and ledger differ")
+        what = _DIFFERS.get(kind, "Bank and ledger differ")
         text = f"{what}: the bank has {bank} {event.status}, the ledger {ledger} {tx.status} ({ref})."
     return text[:500]
 
