@@ -42,6 +42,19 @@ def admin(url: str, statement) -> None:
     conn.close()
 
 
+def recent(url: str, rows: int) -> None:
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://", 1))
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO transactions (reference, account_id, amount, currency, counterparty, description, metadata, "
+            "created_at) SELECT 'recent-' || g, 'acct_' || (g %% 1000), 1 + (g * 7 %% 9000), 'USD', "
+            "'Seed Counterparty', 'seed payment', '{\"channel\": \"card\", \"country\": \"DE\"}', "
+            "now() - (g %% 3600) * interval '1 second' "
+            "FROM generate_series(1, %s) g", (rows,))
+        cur.execute("ANALYZE transactions")
+    conn.close()
+
+
 def body(prefix: str, n: int) -> dict:
     return {"account_id": f"acct_{n % 1000}", "reference": f"{prefix}-{n}", "amount": f"{1 + n % 9000}.{n % 100:02d}",
             "currency": "USD", "counterparty": "Acme Supplies", "description": "invoice 42",
@@ -54,6 +67,8 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--recent", type=int, default=30_000,
+                        help="extra rows within the last hour (as after the bench's POST rounds: busy 1h windows)")
     parser.add_argument("--no-rules", action="store_true")
     args = parser.parse_args()
     server = os.environ["TEST_DATABASE_URL"]
@@ -63,6 +78,7 @@ def main() -> int:
         os.environ["DATABASE_URL"] = url
         subprocess.run([sys.executable, "-m", "app", "migrate"], check=True, cwd=ROOT, env=os.environ)
         seed(url, args.rows)
+        recent(url, args.recent)
         return run(args, url)
     finally:
         from app.db import database
@@ -106,19 +122,20 @@ def run(args, url: str) -> int:
                 client.post(f"/api/rules/{rule.json()['id']}/publish", headers=headers,
                             json={"version": 1, "mode": "active"}).raise_for_status()
 
-    def batch(prefix: str) -> None:
+    def batch(prefix: str, first: int) -> None:  # numbered on from `first`, as the load generator numbers them
         unit = database.core_unit()
-        items = [NewTransaction(TransactionCreate.model_validate(body(prefix, n)), actor) for n in range(args.size)]
+        items = [NewTransaction(TransactionCreate.model_validate(body(prefix, n)), actor)
+                 for n in range(first, first + args.size)]
         flows.create_many(session=unit.session, items=items)
         unit.commit()
         unit.session.close()
 
-    batch("warmup")
+    batch("warmup", 0)
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
     for k in range(args.batches):
-        batch(f"b{k}")
+        batch("b", (k + 1) * args.size)
     profile.disable()
     elapsed = time.perf_counter() - started
     print(f"{args.batches * args.size / elapsed:,.0f} items/s in-process (under cProfile), "

@@ -83,7 +83,8 @@ def tx_view(tx: Mapping[str, Any]) -> dict[str, Any]:
         "reference": tx["reference"], "account_id": tx["account_id"],
         "amount": Decimal(money.format_amount(tx["amount"], tx["currency"])), "currency": tx["currency"],
         "counterparty": tx["counterparty"], "description": tx["description"],
-        "metadata": tx.get("metadata") or tx.get("metadata_") or {}, "created_at": tx["created_at"],
+        # `metadata_` first: inserted rows carry that key, and a row mapping's miss costs a KeyError
+        "metadata": tx.get("metadata_") or tx.get("metadata") or {}, "created_at": tx["created_at"],
     }
 
 

@@ -71,10 +71,11 @@ NO_MATCH = Outcome(False)
 
 
 class _Run:
-    __slots__ = ("env", "read")
+    __slots__ = ("env", "tx", "read")
 
     def __init__(self, env: Env) -> None:
         self.env = env
+        self.tx = env.tx  # read by most nodes: one attribute away
         self.read: dict[str, Any] = {}
 
     def record(self, key: str, value: Any) -> Any:

@@ -208,6 +208,9 @@ def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledg
     login(page, "alice")
     page.goto(f"/cases/{case_id}")
 
+    expect(page.locator(".case-head")).to_contain_text(
+        "Amounts differ: the bank has 100.50 EUR booked, the ledger 100.00 EUR pending (bank reference BNK-1).")
+    expect(page.locator(".case-head")).not_to_contain_text("amount_mismatch")
     amount_row = page.locator(".mismatch-table tr.row-differs")
     expect(amount_row).to_have_count(1)
     expect(amount_row).to_contain_text("Amount")
