@@ -102,7 +102,8 @@ def _long_running_first(items: list, workers: int) -> list:
     """The order for xdist's worksteal, which hands worker k the k-th of `workers` equal runs of the
     collection (worker 0 the first N // workers, and so on) and steals from their ends: the long
     tests are dealt out in turn and lead each worker's run; the rest keep their order."""
-    ranked = sorted((item for item in items if _long_running_rank(item) is not None), key=_long_running_rank)
+    ranked = sorted((item for item in items if _long_running_rank(item) is not None),
+                    key=lambda item: _long_running_rank(item) or 0)
     rest = iter([item for item in items if _long_running_rank(item) is None])
     ordered: list = []
     remaining = len(items)
