@@ -71,10 +71,11 @@ NO_MATCH = Outcome(False)
 
 
 class _Run:
-    __slots__ = ("env", "read")
+    __slots__ = ("env", "tx", "read")
 
     def __init__(self, env: Env) -> None:
         self.env = env
+        self.tx = env.tx  # read by most nodes: one attribute away
         self.read: dict[str, Any] = {}
 
     def record(self, key: str, value: Any) -> Any:
@@ -85,10 +86,12 @@ class _Run:
 @dataclass(frozen=True)
 class Program:
     """A compiled condition. `windows` and `lists` are the literal windows and list names it uses,
-    so callers compute each window once and check that the lists exist."""
+    so callers compute each window once and check that the lists exist; `sum_windows` are the
+    windows whose account_sum it reads."""
 
     source: str
     windows: frozenset[timedelta]
+    sum_windows: frozenset[timedelta]
     lists: frozenset[str]
     uses_score: bool
     uses_event: bool
@@ -163,5 +166,6 @@ def compile_condition(text: str) -> Program:
         raise ConditionError(error.message, error.line, error.column) from None
     except RecursionError:
         raise ConditionError(f"condition nested too deeply (more than {MAX_DEPTH} levels)") from None
-    return Program(source=text, windows=frozenset(compiler.windows), lists=frozenset(compiler.lists),
+    return Program(source=text, windows=frozenset(compiler.windows),
+                   sum_windows=frozenset(compiler.sum_windows), lists=frozenset(compiler.lists),
                    uses_score=compiler.uses_score, uses_event=compiler.uses_event, _fn=fn)
