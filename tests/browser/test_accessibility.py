@@ -6,18 +6,13 @@ Set RISKDESK_SCREENSHOTS to a directory to keep a full-page screenshot of every 
 
 import os
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.audit.service import Actor
-from app.reconciliation import service as reconciliation
-from app.reconciliation.schemas import BankEventIn
-from app.transactions import flows as transactions
-from app.transactions.schemas import TransactionCreate
 from tests.browser.conftest import login
+from tests.browser.test_case_page import reconciliation_mismatch
 from tests.browser.test_review import flagged_case
 from tests.browser.test_rules_screens import a_payment, a_rule
 from tests.conftest import PASSWORD
@@ -116,19 +111,6 @@ def test_a_case_id_that_is_not_a_number_is_a_404_with_the_top_bar(page: Page, us
     response = page.goto("/cases/abc")
     assert response is not None and response.status == 404
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def reconciliation_mismatch(db) -> tuple[int, int]:
-    """A bank event that disagrees with the ledger: (its run, its case)."""
-    agent = Actor(name="scoring-agent", id=None, role="agent")
-    transactions.create(session=db, actor=agent, data=TransactionCreate(
-        account_id="acct_recon", reference="pay-recon", amount="100.00", currency="EUR"))
-    db.commit()
-    result = reconciliation.reconcile_events(session=db, actor=agent, events=[BankEventIn(
-        bank_reference="BNK-1", reference="pay-recon", amount="100.50", currency="EUR", status="booked",
-        booked_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC))])
-    db.commit()
-    return result.run_id, result.mismatches[0].case_id
 
 
 @pytest.mark.parametrize("width", WIDTHS)
