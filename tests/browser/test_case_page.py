@@ -193,9 +193,8 @@ def test_a_score_arriving_after_the_page_opened_refuses_the_decision_and_shows_i
     expect(page.get_by_text(f"Case {case_id} approved.")).to_be_visible()
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledger(page: Page, users, db, width):
-    users.create("analyst", username="alice")
+def reconciliation_mismatch(db) -> tuple[int, int]:
+    """Payment pay-recon of 100.00 EUR, and a bank event booking 100.50 EUR for it: (the run, its case)."""
     transactions.create(session=db, actor=AGENT, data=TransactionCreate(
         account_id="acct_recon", reference="pay-recon", amount="100.00", currency="EUR"))
     db.commit()
@@ -203,7 +202,13 @@ def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledg
         bank_reference="BNK-1", reference="pay-recon", amount="100.50", currency="EUR", status="booked",
         booked_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC))])
     db.commit()
-    case_id = result.mismatches[0].case_id
+    return result.run_id, result.mismatches[0].case_id
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledger(page: Page, users, db, width):
+    users.create("analyst", username="alice")
+    _, case_id = reconciliation_mismatch(db)
     at_width(page, width)
     login(page, "alice")
     page.goto(f"/cases/{case_id}")

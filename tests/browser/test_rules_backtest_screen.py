@@ -38,11 +38,17 @@ def test_the_backtest_dates_are_iso_and_labelled_utc(page: Page, users, db, widt
     rid = a_rule(db, condition="tx.amount > 10000")
     login(page, "root")
     page.goto(f"/admin/rules/{rid}")
-    since = page.get_by_label("Since (UTC, optional)")
+    since = page.get_by_label("Since (UTC)")
     expect(since).to_have_attribute("type", "text")  # not the browser's locale date picker (mm/dd/yyyy)
     expect(since).to_have_attribute("placeholder", "yyyy-mm-dd")
     expect(since).to_have_accessible_description(re.compile("yyyy-mm-dd, in UTC"))
-    expect(page.get_by_label("Until (UTC, optional)")).to_have_attribute("placeholder", "yyyy-mm-dd")
+    expect(page.get_by_label("Until (UTC)")).to_have_attribute("placeholder", "yyyy-mm-dd")
+    panel = page.get_by_role("region", name="Backtest")
+    version = panel.locator("select[name=version]").bounding_box()
+    until = page.get_by_label("Until (UTC)").bounding_box()
+    assert version and until and abs(version["height"] - until["height"]) <= 1
+    assert width == 390 or abs(version["y"] - until["y"]) <= 1  # one row at 1366 px
+    expect(panel.get_by_role("button", name="Run backtest")).to_be_visible()  # inside its own panel
     looked_at(page, "backtest-dates", width)
 
     since.fill("2026-01-01")
