@@ -149,9 +149,9 @@ async def get_db_session(request: Request) -> OrmSession:
 
 
 async def get_core_session(request: Request) -> CoreSession:
-    """Like get_db_session, for endpoints that need no ORM (see CoreSession)."""
+    """Like get_db_session, for endpoints that need no ORM (see CoreSession); read-only on a ReadOnlyRoute."""
     work = current_work("DbSession and CoreDb")
-    session = CoreSession(database.engine, _request_context(request))
+    session = CoreSession(database.engine, _request_context(request), read_only=work.read_only)
     work.unit = session.unit
     return session
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from app.audit import service as audit
 from app.db import database
 from app.security.deps import ASSERT_PRINCIPAL, rejection
-from app.uow.unit import CoreSession, RequestContext
+from app.uow.unit import CoreSession, ReadOnlyWork, RequestContext
 from app.users.models import User
 
 
@@ -187,3 +187,50 @@ def test_a_rolled_back_unit_forgets_its_queued_audit_events(users, unit):
     unit.rollback()
     unit.commit()  # a later commit of the same unit has nothing left to write
     assert audit_events_for("forgotten2") == [] and count_users("forgotten2") == 0
+
+
+@pytest.fixture
+def reader(database_url):
+    """A read-only unit of work (CoreReader): no BEGIN, no COMMIT."""
+    work = CoreSession(database.engine, RequestContext(), read_only=True)
+    yield work
+    work.rollback()
+    work.close()
+
+
+def test_a_read_only_unit_reads_what_is_committed_and_its_check_rides_with_the_read(users, reader):
+    user = users.create("agent", "reader")
+    defer(reader, ASSERT_PRINCIPAL, check_of(user))
+    assert reader.scalar(select(User.username).where(User.id == user.id)) == "reader"
+    reader.commit()
+    raw = reader.connection().connection.dbapi_connection
+    assert raw.info.transaction_status == extensions.TRANSACTION_STATUS_IDLE
+
+
+def test_a_read_only_units_failing_check_refuses_the_read_it_travelled_with(users, reader, db):
+    user = users.create("agent", "gone-reader")
+    disable(db, user)
+    defer(reader, ASSERT_PRINCIPAL, check_of(user))
+    with pytest.raises(DBAPIError) as raised:
+        reader.execute(select(User.username))
+    assert rejection(raised.value) is not None
+
+
+def test_a_read_only_units_commit_sends_its_check_when_nothing_else_was_sent(users, reader, db):
+    user = users.create("agent", "idle-reader")
+    disable(db, user)
+    defer(reader, ASSERT_PRINCIPAL, check_of(user))
+    with pytest.raises(DBAPIError) as raised:
+        reader.commit()
+    assert rejection(raised.value) is not None
+
+
+def test_a_read_only_unit_refuses_to_write_or_to_queue_an_audit_event(users, reader):
+    user = users.create("agent", "unwritten")
+    with pytest.raises(ReadOnlyWork):
+        reader.execute(update(User).where(User.id == user.id).values(username="written"))
+    with pytest.raises(ReadOnlyWork):
+        audit.record(reader, actor=audit.Actor(name="unwritten", id=user.id, role="agent"), action="user.read",
+                     entity_type="user", entity_id=user.id)
+    reader.commit()
+    assert count_users("written") == 0 and count_users("unwritten") == 1

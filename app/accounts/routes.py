@@ -6,9 +6,10 @@ from app.db import CoreDb
 from app.fields import Identifier64
 from app.openapi import AUTH_ERRORS
 from app.security.deps import AnyUser
-from app.uow.routing import ApiRoute
+from app.uow.routing import ReadOnlyRoute
 
-router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ApiRoute)
+# Every route here only reads: no BEGIN or COMMIT to send (ReadOnlyRoute).
+router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=ReadOnlyRoute)
 
 
 @router.get(

@@ -113,7 +113,7 @@ def assign_locked(*, session: OrmSession, actor: Actor, row: Row, assignee: Assi
         raise Conflict(f"case {case_id} is claimed by {username_of(session, row.assignee_id)}")
     previous = username_of(session, row.assignee_id) if row.is_live else None
     assigned = session.execute(
-        _claim_statement(assignee.actor, C.id == case_id, literal(row.state))
+        _claim_statement(assignee.id, C.id == case_id, literal(row.state))
         .returning(C.state, C.lease_expires_at)
     ).one()
     audit.record(

@@ -6,7 +6,19 @@ the top free case with `FOR UPDATE SKIP LOCKED`, so concurrent analysts never wa
 receive the same row.
 """
 
-from sqlalchemy import BigInteger, Integer, Row, cast, func, literal, literal_column, select, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Integer,
+    Row,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy import case as sql_case
 
 from app.audit import service as audit
@@ -30,41 +42,75 @@ LEASE_END = func.now() + literal_column("interval '1 minute'") * func.coalesce(
 )
 
 
+# Held until the transaction ends; the key is the analyst's (claim_next).
+CLAIM_NEXT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+# Escalated cases wait for an admin; analysts never receive them.
+_ADMIN_CLAIMABLE: tuple[CaseState, ...] = (CaseState.OPEN, CaseState.IN_REVIEW, CaseState.ESCALATED)
+_ANALYST_CLAIMABLE: tuple[CaseState, ...] = (CaseState.OPEN, CaseState.IN_REVIEW)
+
+
 def _claimable_states(actor: Actor) -> tuple[CaseState, ...]:
-    # Escalated cases wait for an admin; analysts never receive them.
-    if actor.role == Role.ADMIN:
-        return (CaseState.OPEN, CaseState.IN_REVIEW, CaseState.ESCALATED)
-    return (CaseState.OPEN, CaseState.IN_REVIEW)
+    return _ADMIN_CLAIMABLE if actor.role == Role.ADMIN else _ANALYST_CLAIMABLE
 
 
-def claim_next(*, session: OrmSession, actor: Actor) -> CaseOut | None:
-    """Claim the top free case for the actor (or return the one they already hold); None when empty."""
-    # One "next" at a time per analyst, so parallel clicks cannot each claim a case: the
-    # second waits for the first to commit and then finds the case it holds.
-    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"riskdesk.claim_next:{actor.id}", 0))))
-    held = session.execute(
-        select(C.id).where(C.assignee_id == actor.id, CLAIM_IS_LIVE, UNDECIDED).order_by(C.risk.desc(), C.id).limit(1)
-    ).scalar()
-    if held is not None:
-        return get(session=session, case_id=held)
+# claim_next's statements take the caller as `actor_id`. They are built once: building and
+# hashing them for the statement cache took more of the worker's CPU than running them.
+_ACTOR_ID = bindparam("actor_id", type_=BigInteger)
+_HELD = (
+    select(C.id).where(C.assignee_id == _ACTOR_ID, CLAIM_IS_LIVE, UNDECIDED).order_by(C.risk.desc(), C.id).limit(1)
+)
+
+
+def _claim_statement(assignee_id: int | None | BindParameter[int], where, previous_state):
+    return (
+        update(ReviewCase.__table__)
+        .where(where)
+        .values(
+            state=sql_case((previous_state == CaseState.ESCALATED.value, CaseState.ESCALATED.value),
+                           else_=CaseState.IN_REVIEW.value),
+            assignee_id=assignee_id, lease_expires_at=LEASE_END, version=C.version + 1, updated_at=func.now(),
+        )
+    )
+
+
+def _claim_top_free(states: tuple[CaseState, ...]):
     picked = (
         select(C.id, C.state, C.assignee_id)
         .where(
-            C.state.in_(_claimable_states(actor)),
+            C.state.in_(states),
             CLAIM_IS_FREE,
             # Four-eyes: the first approver cannot be the second reviewer.
-            C.first_approved_by.is_distinct_from(actor.id),
+            C.first_approved_by.is_distinct_from(_ACTOR_ID),
         )
         .order_by(C.risk.desc(), C.id)
         .limit(1)
         .with_for_update(skip_locked=True)
         .cte("picked")
     )
-    claimed = session.execute(
-        _claim_statement(actor, C.id == picked.c.id, picked.c.state)
+    return (
+        _claim_statement(_ACTOR_ID, C.id == picked.c.id, picked.c.state)
         .returning(C.id, C.state, C.lease_expires_at, picked.c.state.label("previous_state"),
                    picked.c.assignee_id.label("previous_assignee"))
-    ).one_or_none()
+    )
+
+
+_CLAIM_TOP_FREE = {states: _claim_top_free(states) for states in (_ADMIN_CLAIMABLE, _ANALYST_CLAIMABLE)}
+
+
+def claim_next(*, session: OrmSession, actor: Actor) -> CaseOut | None:
+    """Claim the top free case for the actor (or return the one they already hold); None when empty."""
+    # One "next" at a time per analyst, so parallel clicks cannot each claim a case: the
+    # second waits for the first to commit and then finds the case it holds. The lock rides
+    # with the check for a held case, in one message; the check still reads after the lock
+    # is granted (each statement of a READ COMMITTED transaction sees what committed before it).
+    session.unit.defer(CLAIM_NEXT_LOCK, (f"riskdesk.claim_next:{actor.id}",))
+    caller = {"actor_id": actor.id}
+    held = session.execute(_HELD, caller).scalar()
+    if held is not None:
+        return get(session=session, case_id=held)
+    claimed = session.execute(_CLAIM_TOP_FREE[_claimable_states(actor)], caller).one_or_none()
     if claimed is None:
         return None
     _claimed_event(session, actor, claimed)
@@ -90,25 +136,13 @@ def claim(*, session: OrmSession, actor: Actor, case_id: int) -> CaseOut:
     if row.first_approved_by == actor.id:
         raise Conflict(f"case {case_id} awaits a second approval; you gave the first, so another reviewer must take it")
     claimed = session.execute(
-        _claim_statement(actor, C.id == case_id, literal(row.state)).returning(
+        _claim_statement(actor.id, C.id == case_id, literal(row.state)).returning(
             C.id, C.state, C.lease_expires_at, literal(row.state).label("previous_state"),
             literal(row.assignee_id if row.is_live else None, BigInteger).label("previous_assignee"),
         )
     ).one()
     _claimed_event(session, actor, claimed)
     return get(session=session, case_id=case_id)
-
-
-def _claim_statement(actor: Actor, where, previous_state):
-    return (
-        update(ReviewCase.__table__)
-        .where(where)
-        .values(
-            state=sql_case((previous_state == CaseState.ESCALATED.value, CaseState.ESCALATED.value),
-                           else_=CaseState.IN_REVIEW.value),
-            assignee_id=actor.id, lease_expires_at=LEASE_END, version=C.version + 1, updated_at=func.now(),
-        )
-    )
 
 
 def _claimed_event(session: OrmSession, actor: Actor, claimed: Row) -> None:

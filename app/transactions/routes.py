@@ -20,7 +20,7 @@ from app.transactions.schemas import (
     TransactionOut,
     TransactionPage,
 )
-from app.uow.routing import ApiRoute, GroupCommitRoute, Shaped
+from app.uow.routing import ApiRoute, GroupCommitRoute, ReadOnlyRoute, Shaped
 
 router = APIRouter(prefix="/transactions", tags=["transactions"], route_class=ApiRoute)
 
@@ -117,14 +117,20 @@ def list_transactions(
     return TransactionPage(items=[service.to_out(tx) for tx in rows], next_cursor=next_cursor)
 
 
-@router.get(
+def get_transaction(reference: str, principal: AnyUser, session: CoreDb):
+    return Shaped(service.as_plain(service.read_by_reference(session=session, reference=reference)))
+
+
+# A read: the token check and the SELECT go in one message, with no BEGIN or COMMIT (ReadOnlyRoute).
+router.add_api_route(
     "/{reference}",
+    get_transaction,
+    methods=["GET"],
+    route_class_override=ReadOnlyRoute,
     response_model=TransactionOut,
     summary="Get one transaction with its latest risk score",
     responses={404: {"description": "Unknown reference"}, **AUTH_ERRORS},
 )
-def get_transaction(reference: str, principal: AnyUser, session: CoreDb):
-    return Shaped(service.as_plain(service.read_by_reference(session=session, reference=reference)))
 
 
 @router.post(

@@ -6,6 +6,10 @@ as the transaction's first statement, together with anything `defer` added (the 
 token check). COMMIT sends what is still owed, so nothing deferred is ever skipped; COMMIT
 and ROLLBACK cost no message when the server has no transaction open (see
 `send_with_commit`). A statement that fails makes the whole message fail.
+
+A read-only unit of work begins nothing on the server (`begin_nothing`): its statements run
+as they come, and what `defer` added rides with the first of them in one message, which
+PostgreSQL runs as one implicit transaction; there is no COMMIT to send.
 """
 
 import itertools
@@ -86,15 +90,14 @@ class PipelinedDialect(pg_dialect.PGDialect_psycopg2):
 
     def do_commit(self, dbapi_connection: Any) -> None:
         connection = raw(dbapi_connection)
-        owed = _take_owed(connection)
-        if owed not in ("", _BEGIN):
-            command = owed + "COMMIT"  # the deferred statements still run, and may still fail
-        elif not connection.closed and connection.info.transaction_status in _OPEN:
-            command = "COMMIT"
-        else:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(command)
+        owed = _take_owed(connection)  # the deferred statements still run, and may still fail
+        if owed == _BEGIN:
+            owed = ""  # nothing was sent: nothing to begin or commit
+        if owed.startswith(_BEGIN) or (not connection.closed and connection.info.transaction_status in _OPEN):
+            owed += "COMMIT"
+        if owed:  # else no transaction is open on the server (or a read-only one sent nothing)
+            with connection.cursor() as cursor:
+                cursor.execute(owed)
 
     def do_rollback(self, dbapi_connection: Any) -> None:
         connection = raw(dbapi_connection)
@@ -126,8 +129,17 @@ def defer(connection: Connection, statement: str, parameters: tuple[Any, ...]) -
 def send_deferred(connection: Connection) -> None:
     """Send what `defer` queued now, on its own (when the transaction ends without another statement)."""
     pg = raw(connection.connection)
-    if pg.owed not in (None, _BEGIN):
+    if pg.owed and pg.owed != _BEGIN:
         connection.exec_driver_sql(_take_owed(pg).replace("%", "%%"))
+
+
+def begin_nothing(connection: Connection) -> None:
+    """Make the transaction just begun on `connection` a read-only one: no BEGIN, no COMMIT (module docstring).
+
+    Each statement then runs on its own, as a READ COMMITTED transaction's statements see
+    the data anyway; it suits reads only, which take no locks that would have to last.
+    """
+    raw(connection.connection).owed = ""
 
 
 def mogrify(connection: Connection, statement: str, parameters: tuple[Any, ...]) -> bytes:

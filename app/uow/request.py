@@ -17,9 +17,10 @@ from app.uow.unit import UnitOfWork
 class RequestWork:
     """One request's unit of work (once a session dependency opened it), and what the endpoint's thread learns."""
 
-    __slots__ = ("unit", "idempotent", "principal")
+    __slots__ = ("read_only", "unit", "idempotent", "principal")
 
-    def __init__(self) -> None:
+    def __init__(self, *, read_only: bool = False) -> None:
+        self.read_only = read_only  # a ReadOnlyRoute's: its CoreDb sends no BEGIN and no COMMIT
         self.unit: UnitOfWork | None = None
         self.idempotent: Any = None  # the request's Idempotency-Key (app/idempotency), if any
         self.principal: Any = None  # the caller, once verified (app.security.deps.Principal)

@@ -9,6 +9,7 @@
     event loop.
   * `IdempotencyKeyRoute`: a POST that acts for a caller honours an Idempotency-Key.
   * `GroupCommitRoute`: an ApiRoute whose write joins a group transaction.
+  * `ReadOnlyRoute`: an ApiRoute that only reads, with no BEGIN or COMMIT to send.
 What a route needs is read from what it declares: its route class, and its dependencies
 (`DbSession`/`CoreDb` open the unit of work, app/db.py; `RequireRole`/`RequireBrowserRole`
 name the principal to verify), methods and status code.
@@ -109,6 +110,7 @@ class _EndpointNeeds:
 
     status_code: int
     checks_principal_in_group: bool
+    read_only: bool
     principals: tuple[str, ...] = ()
     response: str | None = None
 
@@ -120,6 +122,8 @@ class _EndpointNeeds:
         opens_unit = any(call in (get_db_session, get_core_session) for _, call in calls)
         if self.principals and not opens_unit:
             raise TypeError(f"{name} takes a principal, so it must also take a DbSession or CoreDb")
+        if self.read_only and any(call is get_db_session for _, call in calls):
+            raise TypeError(f"{name} is read-only: it takes a CoreDb, not a DbSession")
 
 
 def _run_in_unit_of_work(endpoint: Callable[..., Any], needs: _EndpointNeeds) -> Callable[..., Any]:
@@ -173,11 +177,13 @@ class UnitOfWorkRoute(APIRoute):
     """A sync endpoint runs as one unit of work, in one thread (module docstring)."""
 
     checks_principal_in_group = False  # GroupCommitRoute
+    read_only = False  # ReadOnlyRoute
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         self.needs: _EndpointNeeds | None = None
         if not inspect.iscoroutinefunction(endpoint):
-            self.needs = _EndpointNeeds(kwargs.get("status_code") or 200, self.checks_principal_in_group)
+            self.needs = _EndpointNeeds(kwargs.get("status_code") or 200, self.checks_principal_in_group,
+                                        self.read_only)
             endpoint = _run_in_unit_of_work(endpoint, self.needs)
         super().__init__(path, endpoint, **kwargs)
         if self.needs is not None:
@@ -185,7 +191,7 @@ class UnitOfWorkRoute(APIRoute):
 
     async def begin_work(self, request: Request) -> RequestWork:
         """The RequestWork the endpoint's dependencies fill in (subclasses add to it)."""
-        return RequestWork()
+        return RequestWork(read_only=self.read_only)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -258,3 +264,14 @@ class GroupCommitRoute(ApiRoute):
     """
 
     checks_principal_in_group = True
+
+
+class ReadOnlyRoute(ApiRoute):
+    """An ApiRoute whose endpoint only reads: its CoreDb sends no BEGIN and no COMMIT.
+
+    The caller's token check rides with the first read in one message, which the server
+    runs as one implicit transaction (app/uow/dialect.py): one round trip for a one-statement
+    read. Its session executes SELECTs only and records no audit event (CoreSession).
+    """
+
+    read_only = True

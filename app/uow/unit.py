@@ -68,14 +68,20 @@ class AnySession(Protocol):
         """End the transaction with ROLLBACK, nothing else; only `UnitOfWork.rollback` calls it."""
 
 
+class ReadOnlyWork(RuntimeError):
+    """A read-only unit of work was asked to write (a programming error, never a caller's)."""
+
+
 class UnitOfWork:
     """One transaction: its session, deferred checks, queued audit events and commit hooks."""
 
-    __slots__ = ("session", "context", "audit_events", "_before_commit", "_after_commit", "_savepoints")
+    __slots__ = ("session", "context", "read_only", "audit_events", "_before_commit", "_after_commit",
+                 "_savepoints")
 
-    def __init__(self, session: AnySession, context: RequestContext) -> None:
+    def __init__(self, session: AnySession, context: RequestContext, *, read_only: bool = False) -> None:
         self.session = session
         self.context = context
+        self.read_only = read_only  # a CoreSession that only reads (CoreSession's docstring)
         self.audit_events: list[dict[str, Any]] = []
         self._before_commit: list[BeforeCommit] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -93,6 +99,8 @@ class UnitOfWork:
 
     def before_commit(self, hook: BeforeCommit) -> None:
         """Have `hook` give the transaction's last statement at commit (once, however often registered)."""
+        if self.read_only:
+            raise ReadOnlyWork("a read-only unit of work has no last statement to commit (no audit event)")
         if hook not in self._before_commit:
             self._before_commit.append(hook)
 
@@ -197,13 +205,17 @@ class CoreSession:
     For endpoints whose statements are all Core (insert, select of columns) the ORM
     Session's transaction bookkeeping costs more CPU than their SQL. This offers the part of
     Session they and their helpers use (`AnySession`). No savepoints, no ORM objects.
+
+    `read_only=True` is for endpoints that only read: the server gets no BEGIN and no
+    COMMIT (app/uow/dialect.py, `begin_nothing`), so a read and the token check deferred to
+    it cost one message. Such a session executes SELECTs only and queues no audit event.
     """
 
     __slots__ = ("info", "unit", "_engine", "_connection")
 
-    def __init__(self, engine: Engine, context: RequestContext) -> None:
+    def __init__(self, engine: Engine, context: RequestContext, *, read_only: bool = False) -> None:
         self.info: dict[str, Any] = {"context": context}
-        self.unit = UnitOfWork(self, context)
+        self.unit = UnitOfWork(self, context, read_only=read_only)
         self._engine = engine
         self._connection: Connection | None = None
 
@@ -211,13 +223,17 @@ class CoreSession:
         if self._connection is None:
             self._connection = self._engine.connect()
             self._connection.begin()  # owes BEGIN; it travels with the first statement
+            if self.unit.read_only:
+                dialect.begin_nothing(self._connection)
         return self._connection
 
     def execute(self, statement: Executable, parameters: Any = None, /) -> CursorResult:
+        if self.unit.read_only and not getattr(statement, "is_select", False):
+            raise ReadOnlyWork(f"a read-only unit of work executes SELECTs only, not {type(statement).__name__}")
         return self.connection().execute(statement, parameters)
 
     def scalar(self, statement: Executable, parameters: Any = None, /) -> Any:
-        return self.connection().scalar(statement, parameters)
+        return self.execute(statement, parameters).scalar()
 
     def flush(self) -> None:
         """Nothing to flush: every statement was sent when it was executed."""
