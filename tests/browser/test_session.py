@@ -112,7 +112,9 @@ def test_expired_session_sends_the_next_htmx_action_to_login(page: Page, users):
     page.context.add_cookies([cookie])
 
     # Fire and forget: the redirect to /login navigates away, so awaiting htmx's promise
-    # would race with the page being torn down.
+    # would race with the page being torn down. htmx is a deferred script: under load it can
+    # still be loading after the sign-in ('htmx is not defined' with three workers).
+    page.wait_for_function("() => window.htmx !== undefined")
     page.evaluate("() => { htmx.ajax('POST', '/logout', {target: '#main'}); }")
 
     expect(page).to_have_url(re.compile(r"/login"))
