@@ -14,6 +14,8 @@ fi
 # paths [tool.mypy] names in pyproject.toml (app and tests); its cache is .mypy_cache/.
 .venv/bin/ruff check --quiet app tests bench migrations
 .venv/bin/mypy
-# Two workers (pytest-xdist; each has its own database), tests handed out as workers free up;
+# Three workers on two cores (pytest-xdist; each has its own database): much of the suite waits
+# on PostgreSQL, Chromium, pip and subprocesses, and a third worker fills that time (the whole
+# suite in ~66 % of the two-worker wall time, same CPU). Tests are handed out as workers free up;
 # a later -n of the caller's wins (-n 0: one process, e.g. for --pdb).
-exec .venv/bin/python -m pytest -n 2 --dist worksteal "$@"
+exec .venv/bin/python -m pytest -n 3 --dist worksteal "$@"
