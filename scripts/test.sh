@@ -16,6 +16,7 @@ fi
 .venv/bin/mypy
 # Three workers on two cores (pytest-xdist; each has its own database): much of the suite waits
 # on PostgreSQL, Chromium, pip and subprocesses, and a third worker fills that time (the whole
-# suite in ~66 % of the two-worker wall time, same CPU). Tests are handed out as workers free up;
+# suite in 688 s against 1,039 s with two, same CPU, in one back-to-back pair on a machine loaded
+# by other runs: measure again on a quiet one). Tests are handed out as workers free up;
 # a later -n of the caller's wins (-n 0: one process, e.g. for --pdb).
 exec .venv/bin/python -m pytest -n 3 --dist worksteal "$@"
