@@ -187,12 +187,15 @@ def get_token(port: int) -> str:
 class CpuMeter:
     """CPU seconds used by the app server, PostgreSQL, the generator and everything else."""
 
-    def __init__(self, server_pid: int, postmaster_pid: int) -> None:
+    def __init__(self, server_pid: int, postmaster_pid: int | None) -> None:
         self.server = psutil.Process(server_pid)
-        self.postmaster = psutil.Process(postmaster_pid)
+        # None: PostgreSQL runs on another machine (bench/review_queue.py --database-url); its CPU is not counted.
+        self.postmaster = psutil.Process(postmaster_pid) if postmaster_pid else None
 
     def _pg_times(self) -> dict[int, float]:
-        times = {}
+        times: dict[int, float] = {}
+        if self.postmaster is None:
+            return times
         for proc in [self.postmaster, *self.postmaster.children(recursive=True)]:
             try:
                 t = proc.cpu_times()

@@ -1,6 +1,6 @@
 """Review queue at size: claim-next latency under concurrent analysts, queue and case reads, query plans.
 
-One run starts an embedded PostgreSQL, migrates it, and loads with set-based SQL
+One run starts an embedded PostgreSQL (or uses --database-url's), migrates it, and loads with set-based SQL
 (generate_series, not the API) --transactions transactions over about 1 account per 20
 transactions, --cases open review cases (one per flagged transaction) with one risk score
 each, and the audit history the app would have written for them. It creates --analysts
@@ -19,6 +19,7 @@ analyst users, mints their bearer tokens and starts one uvicorn worker of the ap
    case", the queue's first page, the counts and the case page (timeline included).
 
     XDG_RUNTIME_DIR=/tmp .venv/bin/python bench/review_queue.py [--keep] [--think-ms 1000] [--profile 10]
+    .venv/bin/python bench/review_queue.py --database-url postgresql://postgres@127.0.0.1:5432/rq_bench
 
 Everything listens on 127.0.0.1 and stops at the end, also on an error or Ctrl-C. See
 bench/README.md.
@@ -224,7 +225,11 @@ def prepare_database(res, args, out: Path) -> tuple[str, dict]:
     from app import embedded_pg
 
     facts: dict = {}
-    if args.keep:
+    if args.database_url:
+        from app.db import normalize_database_url
+
+        url = normalize_database_url(args.database_url)
+    elif args.keep:
         name = f"rq_t{args.transactions}_c{args.cases}_a{args.audit_per_case}"
         url = harness.start_database(res, out, data_dir=out / "review_queue_pg", database=name)
         res.keep_data = True
@@ -237,6 +242,9 @@ def prepare_database(res, args, out: Path) -> tuple[str, dict]:
     try:
         cur = conn.cursor()
         mark = load_mark(cur)
+        if mark is None and scalar(cur, "SELECT count(*) FROM transactions") and args.database_url:
+            raise RuntimeError(f"{data_source(res, args)} holds transactions but no complete load of this bench; "
+                               "give an empty database (this bench never drops one it did not create)")
         if mark is None and scalar(cur, "SELECT count(*) FROM transactions"):
             # An interrupted load: start that database over.
             log("the kept database holds a partial load; recreating it")
@@ -253,7 +261,8 @@ def prepare_database(res, args, out: Path) -> tuple[str, dict]:
         if mark is None:
             facts["load"] = load(cur, args, agent_id)
         else:
-            log(f"reusing the data set loaded earlier in {res.pg_dir}; reopening the cases earlier runs decided")
+            log(f"reusing the data set loaded earlier in {data_source(res, args)}; "
+                "reopening the cases earlier runs decided")
             began = time.perf_counter()
             reset = 0
             for sql in RESET_SQL:
@@ -274,6 +283,30 @@ def prepare_database(res, args, out: Path) -> tuple[str, dict]:
     finally:
         conn.close()
     return url, facts
+
+
+def data_source(res, args) -> str:
+    """Where the data lives, for the report: the given database (no password) or the embedded server's dir."""
+    if args.database_url:
+        from sqlalchemy.engine import make_url
+
+        return make_url(args.database_url).render_as_string(hide_password=True)
+    return str(res.pg_dir)
+
+
+def postmaster_pid(res, url: str) -> int | None:
+    """The PostgreSQL server's process, for its CPU: the embedded one's, or a local server's (a backend's parent)."""
+    if res.pg_server is not None:
+        return res.pg_server.get_pid()
+    conn = connect(url)
+    try:
+        backend = scalar(conn.cursor(), "SELECT pg_backend_pid()")
+    finally:
+        conn.close()
+    try:
+        return psutil.Process(backend).ppid()
+    except psutil.Error:  # the server runs elsewhere: its CPU is not measured
+        return None
 
 
 def make_url_database(url: str) -> str:
@@ -453,7 +486,7 @@ def server_mean_ms(before: dict, after: dict, method: str, route: str) -> float 
 class Meter:
     """CPU of the server, PostgreSQL, this process (the load generator) and the rest, plus server-side timings."""
 
-    def __init__(self, port: int, server_pid: int, postmaster_pid: int) -> None:
+    def __init__(self, port: int, server_pid: int, postmaster_pid: int | None) -> None:
         self.port = port
         self.cpu = harness.CpuMeter(server_pid, postmaster_pid)
         self.me = psutil.Process()
@@ -924,6 +957,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true",
                    help="keep the data dir (out/review_queue_pg) and reuse its load on the next run "
                         "with the same sizes")
+    p.add_argument("--database-url", metavar="URL",
+                   help="use this existing PostgreSQL database instead of starting the embedded server: it is "
+                        "migrated, loaded when empty, and reused (decided cases reopened) when it already holds "
+                        "this data set; its CPU is measured when the server runs on this machine")
     p.add_argument("--skip-explain", action="store_true")
     p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                    help="afterwards, profile the app worker with py-spy while the analysts claim for SECONDS")
@@ -931,6 +968,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL")
     p.add_argument("--out", type=Path, default=BENCH / "out", help="logs, profile and data dirs")
     args = p.parse_args(argv)
+    if args.database_url and args.keep:
+        p.error("--keep keeps the embedded server's data dir; an existing --database-url is always kept")
     if not 1 <= args.cases <= args.transactions:
         p.error("--cases must be between 1 and --transactions")
     if args.analysts < 1 or args.claims_per_analyst < 1 or args.read_concurrency < 1 or args.read_requests < 1 \
@@ -943,7 +982,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def print_setup(facts: dict, idle_load: float, pg_dir: Path) -> None:
+def print_setup(facts: dict, idle_load: float, pg_dir: str) -> None:
     load = facts.get("load")
     how = (f"loaded in {sum(load.values()):.0f}s (" + ", ".join(f"{k} {v:.1f}s" for k, v in load.items()) + ")"
            if load else f"reused from {pg_dir} (reset in {facts['reused']:.1f}s)")
@@ -1039,7 +1078,8 @@ def main(argv=None) -> int:
     try:
         idle_load = harness.background_load()
         log(f"background load before the run: {idle_load:.0f}% of a core")
-        log("starting embedded PostgreSQL")
+        log(f"using {args.database_url and data_source(res, args)}" if args.database_url
+            else "starting embedded PostgreSQL")
         url, facts = prepare_database(res, args, out)
 
         # One key for this process's tokens and the server's checks, never the dev default.
@@ -1057,8 +1097,8 @@ def main(argv=None) -> int:
                                     headers={"Authorization": f"Bearer {tokens[0]}"})
         if status != 200:
             raise RuntimeError(f"smoke check GET /api/cases → {status}: {body[:300]!r}")
-        meter = Meter(port, server_pid, res.pg_server.get_pid())
-        print_setup(facts, idle_load, res.pg_dir)
+        meter = Meter(port, server_pid, postmaster_pid(res, url))
+        print_setup(facts, idle_load, data_source(res, args))
 
         claims_ok, crowd = claims_section(args, port, tokens, [user_id for user_id, _ in users], meter, url)
         conn = connect(url)

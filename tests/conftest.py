@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -79,12 +80,53 @@ _MARKERS_BY_PATH = {
 }
 
 
+# The longest tests (`--durations`), longest first: each xdist worker starts with its share of
+# them, so none is left to start near the end while the other worker sits idle.
+_LONG_RUNNING = (
+    "tests/test_packaging.py::",
+    "tests/browser/test_reconciliation.py::",
+    "tests/test_embedded_pg.py::test_run_stops_its_embedded_server_on_sigterm_as_on_ctrl_c",
+    "tests/test_demo.py::",
+    "tests/ops/test_operations.py::",
+    "tests/faults/test_database_restart.py::",
+    "tests/webhooks/test_worker.py::",
+    "tests/test_run_command.py::",
+)
+
+
+def _long_running_rank(item) -> int | None:
+    return next((rank for rank, prefix in enumerate(_LONG_RUNNING) if item.nodeid.startswith(prefix)), None)
+
+
+def _long_running_first(items: list, workers: int) -> list:
+    """The order for xdist's worksteal, which hands worker k the k-th of `workers` equal runs of the
+    collection (worker 0 the first N // workers, and so on) and steals from their ends: the long
+    tests are dealt out in turn and lead each worker's run; the rest keep their order."""
+    ranked = sorted((item for item in items if _long_running_rank(item) is not None),
+                    key=lambda item: _long_running_rank(item) or 0)
+    rest = iter([item for item in items if _long_running_rank(item) is None])
+    ordered: list = []
+    remaining = len(items)
+    for worker in range(workers):
+        size = remaining // (workers - worker)
+        remaining -= size
+        lead = ranked[worker::workers]
+        ordered += lead + list(islice(rest, max(0, size - len(lead))))
+    ordered += list(rest)
+    return ordered
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         path = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
         for prefix, marker in _MARKERS_BY_PATH.items():
             if path.startswith(prefix):
                 item.add_marker(marker)
+    workerinput = getattr(config, "workerinput", None)  # set on pytest-xdist's workers only
+    if workerinput is not None and config.getoption("dist") == "worksteal":
+        workers = int(workerinput["workercount"])
+        if len(items) >= 4 * workers:  # enough to split; a handful of tests runs in any order
+            items[:] = _long_running_first(items, workers)
 
 
 def _server_admin_url() -> str:

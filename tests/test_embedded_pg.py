@@ -115,7 +115,9 @@ def _pid_is_alive(pid: int) -> bool:
 def test_run_stops_its_embedded_server_on_sigterm_as_on_ctrl_c(data_dir, tmp_path, signum):
     port = _free_port()
     env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
-    env.update(EMBEDDED_PG_DIR=str(data_dir), APP_ENV="development", LOG_LEVEL="WARNING")
+    # Test-strength Argon2 for the demo users it seeds: four full-strength hashes were a third of
+    # the start under load, and how a password is hashed is not what this test is about.
+    env.update(EMBEDDED_PG_DIR=str(data_dir), APP_ENV="development", LOG_LEVEL="WARNING", PASSWORD_HASH_PROFILE="fast")
     log_path = tmp_path / "run.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "app", "run", "--host", "127.0.0.1", "--port", str(port)],

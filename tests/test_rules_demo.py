@@ -15,6 +15,8 @@ def test_the_demo_starts_with_running_rules_whose_hits_opened_cases(db):
     rules = {rule.name: rule for rule in service.list_all(session=db)}
     assert {name: (rule.mode, rule.running_version) for name, rule in rules.items()} == {
         rule.name: (rule.mode, 1) for rule in DEMO_RULES}
+    drafted = [rule for rule in DEMO_RULES if rule.draft is not None]
+    assert drafted and all(rules[rule.name].version == 2 for rule in drafted)  # a draft beside what runs
     assert lists.get(session=db, name=BLOCKED_COUNTERPARTIES).items == sorted(BLOCKED)
     hits = dict(db.execute(
         select(Rule.name, func.count(RuleHit.case_id)).join(RuleHit, RuleHit.rule_id == Rule.id).group_by(Rule.name)

@@ -69,11 +69,25 @@ def _compare(event: BankEventIn, tx) -> str:
     return MATCHED
 
 
+_DIFFERS: dict[str, str] = {MismatchKind.AMOUNT_MISMATCH: "Amounts differ",
+                            MismatchKind.CURRENCY_MISMATCH: "Currencies differ",
+                            MismatchKind.STATUS_MISMATCH: "Statuses differ"}
+
+
 def _explain(kind: str, event: BankEventIn, tx) -> str:
-    bank = f"bank {money.format_amount(event.amount, event.currency)} {event.currency} {event.status}"
-    ledger = (f"ledger {money.format_amount(tx.amount, tx.currency)} {tx.currency} {tx.status}"
-              if tx else "no ledger entry")
-    return f"{kind}: {bank} vs {ledger} (bank ref {event.bank_reference})"[:500]
+    """The case's reason in words an analyst reads: what the bank says, what the ledger says."""
+    bank = money.display(event.amount, event.currency)
+    ref = f"bank reference {event.bank_reference}"
+    if kind == MismatchKind.DUPLICATE_BANK_EVENT:
+        text = f"The bank sent the same payment twice: {bank} {event.status}, {ref}."
+    elif tx is None:
+        text = (f"The bank has {bank} {event.status} for {event.reference}, but the ledger has no such payment"
+                f" ({ref}).")
+    else:
+        ledger = money.display(tx.amount, tx.currency)
+        what = _DIFFERS.get(kind, "Bank and ledger differ")
+        text = f"{what}: the bank has {bank} {event.status}, the ledger {ledger} {tx.status} ({ref})."
+    return text[:500]
 
 
 def reconcile_chunk(*, session: OrmSession, actor: Actor, run_id: int, items: list[Numbered]) -> ChunkResult:

@@ -1,12 +1,14 @@
 """Backtest: a condition (or a stored rule version) over stored transactions, each as of its own time.
 
 `run` compiles the condition (a 422 on `condition` with line and column, or an unknown list),
-then streams one statement (app/rules/backtest_sql.py) through a server-side cursor in
-chunks of CHUNK rows: each transaction with its account_count/account_sum for exactly the
-windows the condition uses, computed by window functions with the hot path's meaning, and
-the state of its latest risk case. Each row is evaluated by the same Program the hot path
-runs, with event "transaction.created" and an empty score; lists are read once. Memory
-stays flat whatever the number of rows: counters, and the 20 newest hits for the sample.
+then runs one statement (app/rules/backtest_sql.py): each transaction with its
+account_count/account_sum for exactly the windows the condition uses, computed by window
+functions with the hot path's meaning, and the state of its latest risk case. Rows the
+statement decides itself come back as counts per case state and the 20 newest hits; each
+other row is evaluated by the same Program the hot path runs, with event
+"transaction.created" and an empty score; lists are read once. Those rows stream through a
+server-side cursor in chunks of CHUNK rows, so memory stays flat whatever their number:
+counters, and the 20 newest hits for the sample.
 The scan is bounded by SCAN_TIMEOUT (a statement_timeout, and a deadline across the
 chunks). Nothing is written but the `rule.backtested` audit event.
 """

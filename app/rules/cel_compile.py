@@ -72,6 +72,7 @@ class Compiler:
     def __init__(self, source: str) -> None:
         self.source = source
         self.windows: set[timedelta] = set()
+        self.sum_windows: set[timedelta] = set()  # the windows account_sum reads
         self.lists: set[str] = set()
         self.uses_score = False
         self.uses_event = False
@@ -102,30 +103,34 @@ class Compiler:
         left, right = (self.compile(child) for child in node.children)
 
         def either(run: Any) -> bool:
-            # CEL: true wins even over an error on the other side.
+            # CEL: true wins even over an error on the other side. (`is` tests first: the common case.)
             try:
-                if v.truth(left(run), "||"):
+                value = left(run)
+                if value is True or (value is not False and v.truth(value, "||")):
                     return True
             except EvalError:
                 if v.truth(right(run), "||"):
                     return True
                 raise
-            return v.truth(right(run), "||")
+            value = right(run)
+            return value if value is True or value is False else v.truth(value, "||")
         return either
 
     def c_conditionaland(self, node: Tree) -> Fn:
         left, right = (self.compile(child) for child in node.children)
 
         def both(run: Any) -> bool:
-            # CEL: false wins even over an error on the other side.
+            # CEL: false wins even over an error on the other side. (`is` tests first: the common case.)
             try:
-                if not v.truth(left(run), "&&"):
+                value = left(run)
+                if value is False or (value is not True and not v.truth(value, "&&")):
                     return False
             except EvalError:
                 if not v.truth(right(run), "&&"):
                     return False
                 raise
-            return v.truth(right(run), "&&")
+            value = right(run)
+            return value if value is True or value is False else v.truth(value, "&&")
         return both
 
     def c_relation(self, node: Tree) -> Fn:
@@ -133,6 +138,9 @@ class Compiler:
         assert isinstance(operator_node, Tree) and isinstance(right_node, Tree)
         left, right = self.compile(operator_node.children[0]), self.compile(right_node)
         op = operator_node.data
+        constant = unwrap(right_node)
+        if constant.data == "literal" and isinstance(constant.children[0], Token):
+            return self._relation_to_constant(op, left, literal_value(constant.children[0]))
         if op in ("relation_eq", "relation_ne"):
             negated = op == "relation_ne"
 
@@ -150,6 +158,32 @@ class Compiler:
         def ordering(run: Any) -> bool:
             a, b = left(run), right(run)
             if type(a) in NUMBERS and type(b) in NUMBERS:  # int and Decimal compare exactly (bool is not here)
+                return bool(ordered(a, b))
+            return bool(ordered(v.compare(a, b), 0))
+        return ordering
+
+    @staticmethod
+    def _relation_to_constant(op: str, left: Fn, b: Any) -> Fn:
+        """`x < 5000`, `x == "USD"`: the relations of a literal, without a closure for its side."""
+        if op in ("relation_eq", "relation_ne"):
+            negated = op == "relation_ne"
+            kind = type(b)
+            simple = kind in SIMPLE
+
+            def equality(run: Any) -> bool:
+                a = left(run)
+                if simple and type(a) is kind:
+                    return (a == b) is not negated
+                return v.equal(a, b) is not negated
+            return equality
+        if op == "relation_in":
+            return lambda run: v.contains(b, left(run))
+        ordered = ORDERINGS[op]
+        number = type(b) in NUMBERS
+
+        def ordering(run: Any) -> bool:
+            a = left(run)
+            if number and type(a) in NUMBERS:
                 return bool(ordered(a, b))
             return bool(ordered(v.compare(a, b), 0))
         return ordering
@@ -194,7 +228,7 @@ class Compiler:
             self.uses_event = True
             return lambda run: run.env.event
         if name == "tx":
-            return lambda run: run.env.tx
+            return lambda run: run.tx
         if name == "score":
             self.uses_score = True
             return lambda run: run.env.score
@@ -210,8 +244,12 @@ class Compiler:
                 raise CompileError(f"tx has no field '{name}' (fields: {', '.join(sorted(TX_FIELDS))})", name_token)
             key = f"tx.{name}"
             if name == "metadata":
-                return lambda run: run.env.tx.get("metadata") or {}
-            return lambda run: run.record(key, run.env.tx.get(name))
+                return lambda run: run.tx.get("metadata") or {}
+
+            def tx_field(run: Any) -> Any:
+                value = run.read[key] = run.tx.get(name)
+                return value
+            return tx_field
         if base_path == "score":
             self.uses_score = True
             if name not in SCORE_FIELDS:
@@ -223,7 +261,11 @@ class Compiler:
         if not base_path:
             return lambda run: v.field(base(run), name)
         key = f"{base_path}.{name}"
-        return lambda run: run.record(key, v.field(base(run), name))
+
+        def recorded_field(run: Any) -> Any:
+            value = run.read[key] = v.field(base(run), name)
+            return value
+        return recorded_field
 
     def c_member_index(self, node: Tree) -> Fn:
         base_node, key_node = node.children

@@ -63,6 +63,8 @@ def compile_function(compiler: Compiler, node: Tree) -> Fn:
         _arity(name, args, 1)
         window = window_of(compiler, args[0], function)
         compiler.windows.add(window)
+        if function == "account_sum":
+            compiler.sum_windows.add(window)
         label = f'{function}("{v.format_duration(window)}")'
         if function == "account_count":
             return lambda run: run.record(label, run.env.account_count(window))

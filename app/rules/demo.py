@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from app.audit.service import Actor
 from app.rules import lists, service
 from app.rules.enums import RuleMode
-from app.rules.schemas import Action, RuleCreate
+from app.rules.schemas import Action, RuleCreate, RuleUpdate
 from app.uow.unit import OrmSession
 
 BLOCKED_COUNTERPARTIES = "blocked_counterparties"
@@ -25,6 +25,7 @@ class DemoRule:
     risk: int
     reason: str
     mode: RuleMode
+    draft: str | None = None  # a version 2 condition awaiting review, beside the running version 1
 
 
 DEMO_RULES = (
@@ -45,6 +46,7 @@ DEMO_RULES = (
         description="Amounts just below 10,000 in USD or EUR, a common way to stay under reporting limits.",
         condition='tx.currency in ["USD", "EUR"]\n  && tx.amount >= 9000 && tx.amount < 10000',
         risk=70, reason="Amount just under the 10,000 reporting threshold", mode=RuleMode.ACTIVE,
+        draft='tx.currency in ["USD", "EUR"]\n  && tx.amount >= 8500 && tx.amount < 10000',
     ),
     DemoRule(
         name="Blocked counterparty",
@@ -62,10 +64,14 @@ DEMO_RULES = (
 
 
 def seed_rules(session: OrmSession, actor: Actor) -> None:
-    """Create the demo list, then the demo rules, each running version 1 in its mode."""
+    """Create the demo list, then the demo rules, each running version 1 in its mode (and a draft version 2
+    where the rule has one, so the rule page shows two versions side by side)."""
     lists.replace(session=session, actor=actor, name=BLOCKED_COUNTERPARTIES,
                   description="Counterparties we do not pay", items=list(BLOCKED), description_given=True)
     for rule in DEMO_RULES:
-        service.create(session=session, actor=actor, data=RuleCreate(
+        created = service.create(session=session, actor=actor, data=RuleCreate(
             name=rule.name, description=rule.description, condition=rule.condition,
             action=Action(risk=rule.risk, reason=rule.reason), mode=rule.mode.value))
+        if rule.draft is not None:
+            service.update_rule(session=session, actor=actor, rule_id=created.id,
+                                data=RuleUpdate(condition=rule.draft))

@@ -20,8 +20,9 @@ from sqlalchemy import text
 
 from app import money
 from app.rules import windows
+from app.rules.cel_values import EvalError
 from app.rules.enums import HitOutcome, RuleEvent
-from app.rules.language import Env
+from app.rules.language import Env, Run
 from app.rules.running import RuleSet, RunningRule
 from app.uow.unit import AnySession
 
@@ -82,28 +83,33 @@ def tx_view(tx: Mapping[str, Any]) -> dict[str, Any]:
         "reference": tx["reference"], "account_id": tx["account_id"],
         "amount": Decimal(money.format_amount(tx["amount"], tx["currency"])), "currency": tx["currency"],
         "counterparty": tx["counterparty"], "description": tx["description"],
-        "metadata": tx.get("metadata") or tx.get("metadata_") or {}, "created_at": tx["created_at"],
+        # `metadata_` first: inserted rows carry that key, and a row mapping's miss costs a KeyError
+        "metadata": tx.get("metadata_") or tx.get("metadata") or {}, "created_at": tx["created_at"],
     }
 
 
 def _evaluate(rules: Sequence[RunningRule], ruleset: RuleSet, event: RuleEvent, tx: dict[str, Any], tx_id: int,
               score: Mapping[str, Any], stats: windows.Stats) -> list[Hit]:
     currency = tx["currency"]
+    mine = stats.get(tx_id, {})
 
     def account_count(window: timedelta) -> int:
-        return stats[(tx_id, window)][0]
+        return mine[window][0]
 
     def account_sum(window: timedelta) -> Decimal:
-        return Decimal(money.format_amount(stats[(tx_id, window)][1], currency))
+        total = mine[window][1]
+        if total is None:  # cannot happen: the rules that read a sum asked for it
+            raise EvalError("account_sum of a window that was not computed")
+        return Decimal(money.format_amount(total, currency))
 
     def in_list(name: str, value: str) -> bool:
         return value in ruleset.lists.get(name, ())
 
-    env = Env(event=event.value, tx=tx, score=score, account_count=account_count, account_sum=account_sum,
-              in_list=in_list)
+    run = Run(Env(event=event.value, tx=tx, score=score, account_count=account_count, account_sum=account_sum,
+                  in_list=in_list))
     hits = []
     for rule in rules:
-        outcome = rule.program.evaluate(env)
+        outcome = rule.program.evaluate_in(run)
         if outcome.matched or outcome.error:
             hits.append(Hit(rule=rule, transaction_id=tx_id, account_id=tx["account_id"], event=event,
                             values=outcome.values, error=outcome.error))
@@ -144,9 +150,9 @@ def on_created(session: AnySession, ruleset: RuleSet, rows: Sequence[Mapping[str
     rules = ruleset.on_create
     if not rules or not rows:
         return []
-    needed = ruleset.windows(rules)
     stats = windows.compute(session, (windows.Probe(row["id"], row["account_id"], row["currency"],
-                                                    row["created_at"]) for row in rows), needed)
+                                                    row["created_at"]) for row in rows),
+                            ruleset.windows(rules), ruleset.sum_windows(rules))
     hits: list[Hit] = []
     for row in rows:
         hits.extend(_evaluate(rules, ruleset, RuleEvent.TRANSACTION_CREATED, tx_view(row), row["id"], {}, stats))
@@ -160,7 +166,7 @@ def on_scored(session: AnySession, ruleset: RuleSet, tx: Mapping[str, Any], scor
     if not rules:
         return []
     probe = windows.Probe(tx["id"], tx["account_id"], tx["currency"], tx["created_at"])
-    stats = windows.compute(session, [probe], ruleset.windows(rules))
+    stats = windows.compute(session, [probe], ruleset.windows(rules), ruleset.sum_windows(rules))
     hits = _evaluate(rules, ruleset, RuleEvent.RISK_SCORE_POSTED, tx_view(tx), tx["id"], score, stats)
     _mark_snoozed(session, hits)
     return hits

@@ -70,11 +70,16 @@ class Outcome:
 NO_MATCH = Outcome(False)
 
 
-class _Run:
-    __slots__ = ("env", "read")
+class Run:
+    """What conditions evaluate against: the Env and what the running one read. The rules run on
+    one transaction share one (each evaluation starts from an empty `read`, and its Outcome keeps
+    a formatted copy): an object and a dict per transaction, not per rule."""
+
+    __slots__ = ("env", "tx", "read")
 
     def __init__(self, env: Env) -> None:
         self.env = env
+        self.tx = env.tx  # read by most nodes: one attribute away
         self.read: dict[str, Any] = {}
 
     def record(self, key: str, value: Any) -> Any:
@@ -85,17 +90,22 @@ class _Run:
 @dataclass(frozen=True)
 class Program:
     """A compiled condition. `windows` and `lists` are the literal windows and list names it uses,
-    so callers compute each window once and check that the lists exist."""
+    so callers compute each window once and check that the lists exist; `sum_windows` are the
+    windows whose account_sum it reads."""
 
     source: str
     windows: frozenset[timedelta]
+    sum_windows: frozenset[timedelta]
     lists: frozenset[str]
     uses_score: bool
     uses_event: bool
     _fn: Fn = field(repr=False, compare=False)
 
     def evaluate(self, env: Env) -> Outcome:
-        run = _Run(env)
+        return self.evaluate_in(Run(env))
+
+    def evaluate_in(self, run: Run) -> Outcome:
+        run.read.clear()
         try:
             result = self._fn(run)
         except EvalError as error:
@@ -163,5 +173,6 @@ def compile_condition(text: str) -> Program:
         raise ConditionError(error.message, error.line, error.column) from None
     except RecursionError:
         raise ConditionError(f"condition nested too deeply (more than {MAX_DEPTH} levels)") from None
-    return Program(source=text, windows=frozenset(compiler.windows), lists=frozenset(compiler.lists),
+    return Program(source=text, windows=frozenset(compiler.windows),
+                   sum_windows=frozenset(compiler.sum_windows), lists=frozenset(compiler.lists),
                    uses_score=compiler.uses_score, uses_event=compiler.uses_event, _fn=fn)

@@ -58,6 +58,9 @@ class RuleSet:
     def windows(self, rules: tuple[RunningRule, ...]) -> frozenset[timedelta]:
         return frozenset(window for rule in rules for window in rule.program.windows)
 
+    def sum_windows(self, rules: tuple[RunningRule, ...]) -> frozenset[timedelta]:
+        return frozenset(window for rule in rules for window in rule.program.sum_windows)
+
 
 EMPTY = RuleSet(generation=-1, on_create=(), on_score=(), lists={})
 _cache: RuleSet = EMPTY

@@ -25,7 +25,7 @@ router = APIRouter(route_class=ScreenRoute)
 
 RuleId = Annotated[int, Path(ge=1, lt=2**63)]
 Text = Annotated[str, Form(max_length=1000)]
-LABELS = {"since": "Since", "until": "Until", "rule_id": "Rule", "action": "Risk"}
+LABELS = {"since": "Since (UTC)", "until": "Until (UTC)", "rule_id": "Rule", "action": "Risk"}
 OUTCOME_LABELS = (("approved", "Approved"), ("rejected", "Rejected"), ("escalated", "Escalated"),
                   ("undecided", "Undecided"), ("not_reviewed", "Not reviewed (no case)"))
 

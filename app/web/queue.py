@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from pydantic import Field, ValidationError
 
-from app import cursors
 from app.cases import assignment, bulk, claims
 from app.cases import queue as cases_queue
 from app.cases.enums import UNDECIDED_STATES
@@ -27,11 +26,18 @@ from app.uow.unit import OrmSession
 from app.users.enums import Role
 from app.web.deps import BrowserUser, ScreenRoute
 from app.web.errors import redirect
+from app.web.messages import labelled_errors
 from app.web.templating import is_htmx, render
 
 router = APIRouter(route_class=ScreenRoute)
 
 PAGE_SIZE = 50
+# The filter bar's labels, as shown beside each input and in its error sentences.
+FILTER_LABELS = {
+    "q": "Search", "state": "State", "kind": "Kind", "currency": "Currency", "min_amount": "Min amount",
+    "max_amount": "Max amount", "min_score": "Min score", "max_score": "Max score", "assignee": "Assignee",
+    "cursor": "Page",
+}
 
 
 class QueueQuery(QueueFilter):
@@ -49,7 +55,7 @@ def _parse(request: Request) -> tuple[QueueQuery, dict[str, str]]:
     try:
         return QueueQuery.model_validate(raw), {}
     except ValidationError as exc:
-        errors = {e["field"] or "filters": e["msg"] for e in field_errors(exc.errors(include_input=False))}
+        errors = labelled_errors(exc.errors(include_input=False), FILTER_LABELS)
         valid = {k: v for k, v in raw.items() if k not in errors}
         try:
             return QueueQuery.model_validate(valid), errors
@@ -65,11 +71,11 @@ def queue(request: Request, session: DbSession, principal: BrowserUser):
         try:
             after = cases_queue.decode_cursor(query.cursor)
         except ValueError:
-            errors["cursor"] = cursors.INVALID
+            errors["cursor"] = "That “Load more” link no longer works: start again from the first page."
     items, next_cursor = cases_queue.list_page(session=session, filters=query, limit=PAGE_SIZE, after=after)
     context: dict[str, Any] = {
         "items": items, "next_cursor": next_cursor, "query": query, "errors": errors, "raw": request.query_params,
-        "active_nav": "queue", "sla": _sla(items, get_review_settings(session=session)),
+        "active_nav": "queue", "labels": FILTER_LABELS, "sla": _sla(items, get_review_settings(session=session)),
     }
     if after is None:  # the first page says how many cases match; "load more" does not count again
         context["total"] = cases_queue.count_matching(session=session, filters=query)

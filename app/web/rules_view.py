@@ -53,8 +53,11 @@ def _number_text(literal: str) -> str:
 
 
 def _shown_value(key: str, value: object, currency: str | None) -> str:
+    """Money as every screen shows it ("12,500.00 EUR"); without a known currency, at least grouped."""
     text = "" if value is None else str(value)
-    if currency and _MONEY_KEYS.match(key):
+    if _MONEY_KEYS.match(key):
+        if not currency:
+            return _number_text(text)
         try:
             return money(Decimal(text), currency)
         except InvalidOperation:
@@ -68,18 +71,22 @@ def _short_key(key: str) -> str:
 
 
 def read_values(values: Mapping[str, object], condition: str | None, currency: str | None) -> list[str]:
-    """Each value a hit read, in words: `tx.amount 12,500.00 EUR > 10,000`, `account_count(24h) = 0`.
+    """Each value a hit read, in words: `tx.amount 12,500.00 EUR > 10,000.00 EUR`, `account_count(24h) = 0`.
 
     Where the condition compares that value with a literal, the comparison is shown with it
     (the first such comparison in the condition's text).
     """
     phrases = []
+    read_currency = str(values.get("tx.currency") or "").strip('"')  # stored as the CEL value read: '"USD"'
+    currency = currency or (read_currency if re.fullmatch(r"[A-Z]{3}", read_currency) else None)
     for key, value in values.items():
         shown = _shown_value(key, value, currency)
         match = re.search(re.escape(key) + _COMPARISON, condition or "")
         if match and match.group(1) != "==":  # "x = 0" says all an equality would
             operator, literal = match.groups()
-            literal = _number_text(literal) if literal[0].isdigit() or literal[0] == "-" else literal
+            if literal[0].isdigit() or literal[0] == "-":  # an amount's limit reads as money too
+                literal = _shown_value(key, literal.replace("_", ""), currency)
+                literal = literal if _MONEY_KEYS.match(key) else _number_text(literal)
             phrases.append(f"{_short_key(key)} {shown} {operator} {literal}")
         else:
             phrases.append(f"{_short_key(key)} = {shown}")

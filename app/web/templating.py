@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -55,10 +56,41 @@ def age(value: datetime | None, now: datetime | None = None) -> str:
     return f"{minutes}m" if minutes else "<1m"
 
 
-def dt(value: datetime | None, seconds: bool = False) -> str:
-    """"2026-11-24 14:03 UTC" ("2026-11-24 14:03:07 UTC" with seconds, as the audit log shows)."""
-    pattern = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+def dt(value: datetime | None, seconds: bool = False, zone: bool = True) -> str:
+    """"2026-11-24 14:03 UTC" ("2026-11-24 14:03:07 UTC" with seconds, as the audit log shows; without
+    " UTC" where a column's header says it)."""
+    pattern = ("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + (" UTC" if zone else "")
     return "" if value is None else _as_utc(value).strftime(pattern)
+
+
+def _readable_value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_readable_value(item) for item in value) or "none"
+    return str(value)
+
+
+def _readable_lines(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    lines = []
+    for key, value in data.items():
+        name = f"{prefix}{str(key).replace('_', ' ')}"
+        if isinstance(value, Mapping) and value:
+            lines += _readable_lines(value, f"{name} › ")
+        else:
+            lines.append(f"{name}: {_readable_value(value)}")
+    return lines
+
+
+def readable_json(data: Any) -> Markup:
+    """A JSON object as people read it: "key: value" pairs (nested keys "a › b"), no quotes or braces,
+    each pair a `.readable-pair` span that wraps as a whole. Anything else is its plain text. Escaped."""
+    if not isinstance(data, Mapping):
+        return escape(_readable_value(data))
+    return Markup("\n").join(Markup('<span class="readable-pair">{}</span>').format(line)
+                              for line in _readable_lines(data))
 
 
 # Risk badges: high from the default flag threshold, medium from 40.
@@ -80,7 +112,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, age=age, dt=dt, risk_class=risk_class)
+    env.filters.update(money=money, age=age, dt=dt, risk_class=risk_class, readable_json=readable_json)
     return env
 
 

@@ -88,8 +88,10 @@ def deliveries_page(request: Request, session: DbSession, principal: BrowserAdmi
     given = request.query_params.get("status")
     status = DeliveryStatus(given) if given in tuple(DeliveryStatus) else None
     worker = webhooks.worker_status(session=session, seen_within_minutes=get_settings().webhook_worker_seen_minutes)
+    deliveries = webhooks.list_deliveries(session=session, status=status)
+    payloads = webhooks.payloads(session=session, delivery_ids=[d.id for d in deliveries])
     return render(request, "webhooks/deliveries.html", {
-        "deliveries": webhooks.list_deliveries(session=session, status=status), "status": status, "worker": worker,
+        "deliveries": deliveries, "payloads": payloads, "status": status, "worker": worker,
         "retried": request.query_params.get("retried"), "tested": request.query_params.get("tested"),
         "active_nav": "webhooks",
     }, principal=principal)

@@ -115,6 +115,15 @@ def list_deliveries(*, session: Session, status: DeliveryStatus | None = None, l
     return deliveries
 
 
+def payloads(*, session: Session, delivery_ids: list[int]) -> dict[int, dict]:
+    """Each delivery's event payload (the `data` the endpoint receives), by delivery id."""
+    if not delivery_ids:
+        return {}
+    rows = session.execute(select(D.id, V.payload).join(WebhookEvent.__table__, V.id == D.event_id)
+                           .where(D.id.in_(delivery_ids)))
+    return {row.id: row.payload for row in rows}
+
+
 def retry(*, session: OrmSession, actor: Actor, delivery_id: int) -> DeliveryOut:
     """Make a delivery due now with at least one more attempt allowed (whatever its state)."""
     row = session.execute(

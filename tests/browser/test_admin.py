@@ -4,6 +4,7 @@ import csv
 import io
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -11,6 +12,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.users.models import User
 from tests.browser.conftest import login
+from tests.browser.test_reconciliation import shot
 from tests.browser.test_review import flagged_case, scored_case
 
 
@@ -142,3 +144,36 @@ def test_an_admin_downloads_a_cases_evidence_that_verifies_offline(page: Page, u
     page.goto("/admin/audit")  # the pack needed a checkpoint; the chain status shows it
     expect(page.locator("#chain-status")).to_contain_text(
         f"Latest signed checkpoint: through event {pack['checkpoint']['last_id']}")
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_audit_log_reads_as_words_with_its_filters_on_one_line(page: Page, users, db, width):
+    users.create("admin", username="root")
+    audit.record(db, actor=Actor(name="carol", id=None, role="analyst"), action="transaction.review_status_changed",
+                 entity_type="transaction", entity_id="pay-1", before={"review_status": "clear"},
+                 after={"review_status": "flagged", "score_id": 7, "reasons": ["device", "velocity"]})
+    db.commit()
+    page.set_viewport_size({"width": width, "height": 900})
+    login(page, "root")
+    page.goto("/admin/audit")
+    expect(page.locator("#chain-status .badge")).to_have_text("Not verified")
+    change = page.locator("#audit-rows tr.audit-row", has_text="review_status_changed").locator(".audit-change")
+    expect(change).to_contain_text("review status: clear")
+    expect(change).to_contain_text("review status: flagged")
+    expect(change).to_contain_text("reasons: device, velocity")
+    expect(change).not_to_contain_text("{")
+    expect(change).not_to_contain_text('"')
+
+    if width == 1366:  # every filter's input on one line, labels above them, the buttons beside them
+        filters = page.get_by_role("search", name="Filter the audit log")
+        boxes = [filters.locator(f"[name={name}]").bounding_box() for name in
+                 ("actor", "role", "action", "entity_type", "entity_id", "since", "until")]
+        apply = page.get_by_role("button", name="Apply").bounding_box()
+        assert all(boxes) and apply
+        tops = {round(box["y"]) for box in boxes if box} | {round(apply["y"])}
+        heights = {round(box["height"]) for box in boxes if box}
+        assert max(tops) - min(tops) <= 1, f"filters are not on one line: {sorted(tops)}"
+        assert max(heights) - min(heights) <= 1, f"inputs and selects differ in height: {sorted(heights)}"
+    page.get_by_role("button", name="Full re-check").click()
+    expect(page.locator("#chain-status .badge").first).to_have_text("Chain intact")
+    shot(page, f"audit-readable-{width}")

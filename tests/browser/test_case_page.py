@@ -45,6 +45,30 @@ def assert_no_sideways_scroll(page: Page) -> None:
     assert overflow <= 0, f"the case page is {overflow}px wider than the screen"
 
 
+def test_the_headers_risk_is_a_risk_pill_and_at_1366_px_the_whole_history_fits(page: Page, users, db):
+    users.create("analyst", username="alice")
+    for i in range(6):
+        transactions.create(session=db, actor=AGENT, data=TransactionCreate(
+            account_id="acct_browser", reference=f"demo-{i:05d}", amount=f"{100337 + i}.16", currency="GBP",
+            counterparty="Société Générale de Paiements Internationaux", description="history"))
+    db.commit()
+    case_id = flagged_case(db, "pay-fits", score=88, amount="12500.00")
+    at_width(page, 1366)
+    login(page, "alice")
+    page.goto(f"/cases/{case_id}")
+    expect(page.locator("#why-flagged")).not_to_contain_text("Loading the rule hits")
+
+    risk = page.locator("h1 span.risk")
+    expect(risk).to_have_text("88")
+    expect(risk).to_have_class(re.compile(r"\brisk-high\b"))
+    assert risk.evaluate("e => parseFloat(getComputedStyle(e).borderTopLeftRadius) > 0"), "the risk is not a pill"
+    wrap = page.locator("section[aria-labelledby=history-heading] .table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the history scrolls sideways at 1366 px"
+    expect(wrap.get_by_role("columnheader", name="Score")).to_be_in_viewport()
+    expect(wrap).to_contain_text("100,337.16 GBP")
+    shot(page, "case-history-fits-1366")
+
+
 def post_score(db, reference: str, score: int, model: str = "fraud-v3", reason: str = "new device") -> None:
     risk.post_score(session=db, actor=AGENT, reference=reference, data=RiskScoreCreate(
         score=score, model=model, reasons=[Reason(code="device", description=reason)]))
@@ -169,9 +193,8 @@ def test_a_score_arriving_after_the_page_opened_refuses_the_decision_and_shows_i
     expect(page.get_by_text(f"Case {case_id} approved.")).to_be_visible()
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledger(page: Page, users, db, width):
-    users.create("analyst", username="alice")
+def reconciliation_mismatch(db) -> tuple[int, int]:
+    """Payment pay-recon of 100.00 EUR, and a bank event booking 100.50 EUR for it: (the run, its case)."""
     transactions.create(session=db, actor=AGENT, data=TransactionCreate(
         account_id="acct_recon", reference="pay-recon", amount="100.00", currency="EUR"))
     db.commit()
@@ -179,11 +202,20 @@ def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledg
         bank_reference="BNK-1", reference="pay-recon", amount="100.50", currency="EUR", status="booked",
         booked_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC))])
     db.commit()
-    case_id = result.mismatches[0].case_id
+    return result.run_id, result.mismatches[0].case_id
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_reconciliation_case_is_resolved_with_its_outcome_beside_bank_and_ledger(page: Page, users, db, width):
+    users.create("analyst", username="alice")
+    _, case_id = reconciliation_mismatch(db)
     at_width(page, width)
     login(page, "alice")
     page.goto(f"/cases/{case_id}")
 
+    expect(page.locator(".case-head")).to_contain_text(
+        "Amounts differ: the bank has 100.50 EUR booked, the ledger 100.00 EUR pending (bank reference BNK-1).")
+    expect(page.locator(".case-head")).not_to_contain_text("amount_mismatch")
     amount_row = page.locator(".mismatch-table tr.row-differs")
     expect(amount_row).to_have_count(1)
     expect(amount_row).to_contain_text("Amount")

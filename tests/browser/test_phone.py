@@ -43,6 +43,9 @@ def test_an_agent_signing_into_the_browser_is_sent_to_the_api(page: Page, users)
     expect(page.get_by_role("heading", name="Agent accounts use the API")).to_be_visible()
     expect(page.get_by_role("link", name="Open the API reference")).to_have_attribute("href", "/docs")
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")  # the top bar leads to the API, not to the queue
+    expect(nav.get_by_role("link", name="API reference")).to_have_attribute("href", "/docs")
+    expect(nav.get_by_role("link", name="Queue")).to_have_count(0)
     page.goto("/admin/users")  # any other screen: the same page, not a loop
     expect(page.get_by_role("heading", name="Agent accounts use the API")).to_be_visible()
 

@@ -260,3 +260,41 @@ def test_an_analyst_can_assign_only_themself(page: Page, users, db, three_cases)
     page.get_by_role("checkbox", name=f"Select case #{three_cases['other']}").check()
     page.get_by_role("button", name="Apply to selected").click()
     expect(page.locator("#bulk-results")).to_contain_text("Assigned to alice.")
+
+
+def test_at_1366_px_the_last_column_fits_without_sideways_scroll(page: Page, users, db, three_cases):
+    page.set_viewport_size({"width": 1366, "height": 900})
+    users.create("analyst", username="alice")
+    late = flagged_case(db, "INV-2026-LATE-0001-LONG-REFERENCE", score=99, amount="987654.32",
+                        counterparty="Société Générale de Paiements Internationaux")
+    db.execute(text("UPDATE review_cases SET opened_at = now() - interval '30 hours' WHERE id = :id"), {"id": late})
+    db.commit()
+    login(page, "alice")
+    expect(rows(page).first.get_by_text("SLA breached")).to_be_visible()
+    wrap = page.locator(".table-wrap:has(.queue-table)")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the queue table scrolls sideways at 1366 px"
+    last = page.get_by_role("columnheader", name="Assignee or decision")
+    expect(last).to_be_in_viewport(ratio=1)
+    shot(page, "queue-fits-1366")
+
+
+def test_filter_errors_are_sentences_with_the_fields_label(page: Page, users, db, three_cases, width):
+    users.create("analyst", username="alice")
+    login(page, "alice")
+    page.goto("/?min_amount=abc&min_score=x&currency=usd")
+    notice = page.locator(".row-notice")
+    expect(notice).to_contain_text("Min amount must be a number.")
+    expect(notice).to_contain_text("Min score must be a whole number.")
+    expect(page.get_by_label("Min amount")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Min amount")).to_have_accessible_description("Min amount must be a number.")
+    for code_words in ("min_amount", "Input should", "valid decimal", "min_score"):
+        expect(page.locator("main")).not_to_contain_text(code_words)
+    expect(rows(page)).to_have_count(3)  # the other filters still apply; the bad ones are ignored
+    currency, state = page.get_by_label("Currency"), page.get_by_label("State")  # an error does not move the row
+    currency_box, state_box, amount_box = currency.bounding_box(), state.bounding_box(), page.get_by_label(
+        "Min amount").bounding_box()
+    assert currency_box and state_box and amount_box
+    if width == "desktop":
+        assert abs(amount_box["y"] - state_box["y"]) <= 1
+    assert_no_sideways_scroll(page)
+    shot(page, f"queue-filter-errors-{WIDTHS[width]}")

@@ -2,6 +2,8 @@
 and sample links (with RISKDESK_SCREENSHOTS set, each screen is saved there)."""
 
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -26,3 +28,33 @@ def test_the_backtest_panel_shows_hits_outcomes_and_sample_links(page: Page, use
     looked_at(page, "backtest", width)
     result.get_by_role("link", name="bt-2").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("bt-2")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_backtest_dates_are_iso_and_labelled_utc(page: Page, users, db, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    users.create("admin", username="root")
+    a_payment(db, "bt-iso", "12500.00")
+    rid = a_rule(db, condition="tx.amount > 10000")
+    login(page, "root")
+    page.goto(f"/admin/rules/{rid}")
+    since = page.get_by_label("Since (UTC)")
+    expect(since).to_have_attribute("type", "text")  # not the browser's locale date picker (mm/dd/yyyy)
+    expect(since).to_have_attribute("placeholder", "yyyy-mm-dd")
+    expect(since).to_have_accessible_description(re.compile("yyyy-mm-dd, in UTC"))
+    expect(page.get_by_label("Until (UTC)")).to_have_attribute("placeholder", "yyyy-mm-dd")
+    panel = page.get_by_role("region", name="Backtest")
+    version = panel.locator("select[name=version]").bounding_box()
+    until = page.get_by_label("Until (UTC)").bounding_box()
+    assert version and until and abs(version["height"] - until["height"]) <= 1
+    assert width == 390 or abs(version["y"] - until["y"]) <= 1  # one row at 1366 px
+    expect(panel.get_by_role("button", name="Run backtest")).to_be_visible()  # inside its own panel
+    looked_at(page, "backtest-dates", width)
+
+    since.fill("2026-01-01")
+    page.get_by_role("button", name="Run backtest").click()
+    expect(page.locator("#backtest-result")).to_contain_text("from 2026-01-01")
+    page.evaluate("document.querySelector('input[name=since]').removeAttribute('pattern')")  # the server's check
+    since.fill("30/11/2026")
+    page.get_by_role("button", name="Run backtest").click()
+    expect(page.get_by_role("alert")).to_contain_text("Since (UTC) must be a date such as 2026-11-30.")

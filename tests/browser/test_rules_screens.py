@@ -122,7 +122,8 @@ def test_a_case_says_why_it_was_flagged_and_an_analyst_snoozes_the_rule(page: Pa
     login(page, "erin")
     page.goto(f"/cases/{case_id}")
     why = page.locator("#why-flagged")
-    expect(why).to_contain_text("Large first payment (v1): tx.amount 12,500.00 EUR > 10,000; account_count(24h) = 0")
+    expect(why).to_contain_text(
+        "Large first payment (v1): tx.amount 12,500.00 EUR > 10,000.00 EUR; account_count(24h) = 0")
     looked_at(page, "case-why-flagged", width)
     why.get_by_text("Snooze a rule for account").click()
     why.get_by_label("Reason for the snooze").fill("Known payroll run, confirmed by phone")
@@ -130,3 +131,17 @@ def test_a_case_says_why_it_was_flagged_and_an_analyst_snoozes_the_rule(page: Pa
     expect(why.get_by_role("status")).to_contain_text("Snoozed Large first payment for acct_rules until")
     expect(why).to_contain_text("Known payroll run")
     looked_at(page, "case-snoozed", width)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_rules_recent_hits_show_money_as_every_screen_does(page: Page, users, db, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    users.create("admin", username="root")
+    rid = a_rule(db, condition='tx.currency in ["USD", "EUR"] && tx.amount > 10000', mode="shadow")
+    a_payment(db, "big-usd", "14372.18", currency="USD")
+    login(page, "root")
+    page.goto(f"/admin/rules/{rid}")
+    hits = page.get_by_role("region", name="Recent hits")
+    expect(hits).to_contain_text("tx.amount 14,372.18 USD > 10,000.00 USD")
+    expect(hits).not_to_contain_text("14372.18")
+    looked_at(page, "recent-hits-money", width)

@@ -50,6 +50,10 @@ def test_deliveries_show_attempts_and_an_admin_retries_one(page: Page, users, db
     expect(row).to_contain_text("failed")
     row.get_by_text("attempts", exact=True).click()
     expect(row).to_contain_text("ConnectError")
+    row.get_by_text("Payload", exact=True).click()  # what the endpoint receives, as readable lines
+    payload = row.locator(".payload .readable")
+    expect(payload).to_contain_text("reference: pay-hook")
+    expect(payload).not_to_contain_text('"')
     shot(page, "webhooks-deliveries")
     row.get_by_role("button", name=re.compile("Retry delivery")).click()
     expect(page.get_by_text(re.compile(r"Delivery #\d+ queued for another attempt"))).to_be_visible()

@@ -17,6 +17,16 @@ def test_matching_events_are_matched_and_open_no_case(client, agent_headers, led
     assert (run["status"], run["total_rows"], run["matched"], run["mismatched"]) == ("completed", 4, 4, 0)
 
 
+# How each kind's case reason begins (app/reconciliation/matching.py, _explain).
+WORDED = {
+    "missing_in_ledger": "The bank has 1.00 USD booked for tx-nowhere, but the ledger has no such payment",
+    "amount_mismatch": "Amounts differ: the bank has 125.51 USD booked, the ledger 125.50 USD",
+    "currency_mismatch": "Currencies differ: the bank has 99.00 USD booked, the ledger",
+    "status_mismatch": "Statuses differ: the bank has 500 JPY returned, the ledger 500 JPY",
+    "duplicate_bank_event": "The bank sent the same payment twice: 10.00 USD pending",
+}
+
+
 def test_each_mismatch_kind_opens_a_reconciliation_case(client, agent_headers, ledger, db):
     body = post_events(
         client, agent_headers,
@@ -34,7 +44,9 @@ def test_each_mismatch_kind_opens_a_reconciliation_case(client, agent_headers, l
     for mismatch in body["mismatches"]:
         row = case_row(db, mismatch["case_id"])
         assert row["kind"] == "reconciliation" and row["state"] == "open"
-        assert mismatch["kind"] in row["reason"]
+        assert row["reason"].startswith(WORDED[mismatch["kind"]]), row["reason"]
+        assert mismatch["kind"] not in row["reason"]  # words for people, not the code name
+        assert f"bank reference {mismatch['bank_reference']}" in row["reason"]
         assert events(db, action="case.opened", entity_id=mismatch["case_id"])
     missing = next(m for m in body["mismatches"] if m["kind"] == "missing_in_ledger")
     assert case_row(db, missing["case_id"])["transaction_id"] is None

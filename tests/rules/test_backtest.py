@@ -47,10 +47,12 @@ def expected(db, condition: str) -> tuple[int, int, list[str]]:
     hits, errors = [], 0
     for t in stored:
         def count(window: timedelta, i: int = t["id"]) -> int:
-            return stats[(i, window)][0]
+            return stats[i][window][0]
 
         def total(window: timedelta, i: int = t["id"], currency: str = t["currency"]) -> Decimal:
-            return Decimal(money.format_amount(stats[(i, window)][1], currency))
+            total = stats[i][window][1]
+            assert total is not None
+            return Decimal(money.format_amount(total, currency))
 
         env = Env(event="transaction.created", tx=tx_view(t), score={}, account_count=count, account_sum=total,
                   in_list=lambda name, value: False)

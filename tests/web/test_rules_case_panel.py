@@ -36,7 +36,8 @@ def test_a_case_says_why_it_was_flagged_and_an_analyst_snoozes_the_rule_for_the_
     sign_in("analyst", username="erin")
     assert f'hx-get="/cases/{case_id}/why-flagged"' in client.get(f"/cases/{case_id}").text
     panel = client.get(f"/cases/{case_id}/why-flagged")
-    assert "Large first payment (v1): tx.amount 12,500.00 EUR > 10,000; account_count(24h) = 0" in text_of(panel.text)
+    read = "Large first payment (v1): tx.amount 12,500.00 EUR > 10,000.00 EUR; account_count(24h) = 0"
+    assert read in text_of(panel.text)
     assert "<code>new_device</code>" in panel.text  # the score's reasons beside the rule's
 
     past = post(client, f"/cases/{case_id}", f"/cases/{case_id}/snoozes",

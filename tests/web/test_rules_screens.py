@@ -198,4 +198,4 @@ def test_the_backtest_panel_answers_hits_outcomes_precision_and_samples(client, 
     assert bad.status_code == 422 and re.search(r"Not run\. Condition: line 1, column \d+", bad.text), bad.text
     day = post(client, f"/admin/rules/{rid}", f"/admin/rules/{rid}/backtest", {"version": "1", "since": "soon"},
                **{"HX-Request": "true"})
-    assert day.status_code == 422 and "Since must be a date such as 2026-11-30." in day.text
+    assert day.status_code == 422 and "Since (UTC) must be a date such as 2026-11-30." in day.text

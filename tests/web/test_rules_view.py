@@ -10,7 +10,7 @@ def test_a_hit_reads_as_the_rule_with_each_value_and_the_comparison_it_passed():
     [line] = hit_lines([{"rule_id": 3, "rule_name": "Large first payment", "version": 2, "risk": 80,
                          "reason": "Large payment", "values": {"tx.amount": "12500.00", 'account_count("24h")': "0"}}],
                        "EUR", {(3, 2): condition})
-    assert line.sentence == "Large first payment (v2): tx.amount 12,500.00 EUR > 10,000; account_count(24h) = 0"
+    assert line.sentence == "Large first payment (v2): tx.amount 12,500.00 EUR > 10,000.00 EUR; account_count(24h) = 0"
     assert (line.rule_id, line.name, line.risk, line.reason) == (3, "Large first payment", 80, "Large payment")
 
 
@@ -22,8 +22,17 @@ def test_values_without_a_literal_comparison_are_shown_as_read():
 
 def test_money_keeps_the_currencys_minor_units_and_never_goes_through_a_float():
     assert read_values({"tx.amount": "999999999999999.99"}, "tx.amount > 999999999999999.98", "USD") == [
-        "tx.amount 999,999,999,999,999.99 USD > 999,999,999,999,999.98"]
-    assert read_values({"tx.amount": "1500"}, "tx.amount >= 1000", "JPY") == ["tx.amount 1,500 JPY >= 1,000"]
+        "tx.amount 999,999,999,999,999.99 USD > 999,999,999,999,999.98 USD"]
+    assert read_values({"tx.amount": "1500"}, "tx.amount >= 1000", "JPY") == ["tx.amount 1,500 JPY >= 1,000 JPY"]
+
+
+def test_a_hit_read_without_a_known_currency_takes_the_one_it_read_and_groups_thousands():
+    values = {"tx.amount": "14372.18", "tx.currency": '"USD"', 'account_count("24h")': "0"}
+    assert read_values(values, 'tx.currency in ["USD", "EUR"] && tx.amount > 10000', None) == [
+        "tx.amount 14,372.18 USD > 10,000.00 USD", 'tx.currency = "USD"', "account_count(24h) = 0"]
+    assert read_values({"tx.amount": "14372.18"}, "tx.amount > 10000", None) == ["tx.amount 14,372.18 > 10,000"]
+    assert read_values({"account_count(\"1h\")": "12"}, 'account_count("1h") > 5000', None) == [
+        "account_count(1h) 12 > 5,000"]
 
 
 def test_versions_side_by_side_mark_changed_added_and_removed_lines():

@@ -1,13 +1,28 @@
 """Display filters and autoescaping."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.web.templating import age, dt, money, risk_class, templates
+from app.web.templating import age, dt, money, readable_json, risk_class, templates
 from tests.web.conftest import submit_login
+
+
+def test_readable_json_shows_an_object_as_key_value_pairs_without_quotes_or_braces():
+    html = readable_json({"review_status": "flagged", "flagged": True, "score": 82, "note": None,
+                          "reasons": ["device", "velocity"],
+                          "counterparty": {"name": "Nordwind GmbH", "country": "DE"}})
+    pairs = re.findall(r'<span class="readable-pair">(.*?)</span>', str(html))
+    assert pairs == ["review status: flagged", "flagged: yes", "score: 82", "note: —", "reasons: device, velocity",
+                     "counterparty › name: Nordwind GmbH", "counterparty › country: DE"]
+    assert str(readable_json({"name": "<b>Markup Merchant</b>"})) == (
+        '<span class="readable-pair">name: &lt;b&gt;Markup Merchant&lt;/b&gt;</span>')
+    assert readable_json({}) == ""
+    assert readable_json("<i>plain</i>") == "&lt;i&gt;plain&lt;/i&gt;"
+    assert readable_json(None) == "—"
 
 
 def test_money_uses_the_currency_minor_units_and_groups_thousands():
