@@ -5,9 +5,10 @@ each request is the CPU this process spent on it (every thread: the event loop a
 endpoint's threadpool thread), however busy the rest of the machine is. It measures what a
 change to the per-request path costs or saves; bench/api_throughput.py measures throughput.
 
-Scenarios: GET /transactions/{ref} (agent), GET /accounts/{id}/context (agent), and
-POST /api/cases/next (an analyst; each claim is decided, unmeasured, so the next one claims
-a new case). Prints the median and the 10th percentile of several rounds' mean CPU per request.
+Scenarios: GET /transactions/{ref} (agent), the floor's GET (bench/floor_app.py, same
+process), GET /accounts/{id}/context (agent), and POST /api/cases/next (an analyst; each
+claim is decided, unmeasured, so the next one claims a new case). Prints the median and the
+lowest of several rounds' mean CPU per request.
 
 Needs a PostgreSQL server; it makes a database of its own and drops it at the end.
 
@@ -105,7 +106,10 @@ async def run(args, url: str) -> None:
     sys.path.insert(0, str(ROOT))
     from app.main import app
 
-    client = Client(app)
+    sys.path.insert(0, str(ROOT / "bench"))
+    import floor_app  # the floor: the same SELECT without auth, audit or middleware (bench/floor_app.py)
+
+    client, floor = Client(app), Client(floor_app.app)
     async with app.router.lifespan_context(app):
         agent = {"Authorization": f"Bearer {await client.token(AGENT)}"}
         analyst = {"Authorization": f"Bearer {await client.token(ANALYST)}",
@@ -114,6 +118,9 @@ async def run(args, url: str) -> None:
 
         def get():
             return client.call("GET", f"/transactions/cpu-{next(counter) % args.rows + 1:06d}", headers=agent)
+
+        def floor_get():
+            return floor.call("GET", f"/floor/transactions/cpu-{next(counter) % args.rows + 1:06d}")
 
         def context():
             return client.call("GET", f"/accounts/acct_{next(counter) % 100}/context", headers=agent)
@@ -128,6 +135,7 @@ async def run(args, url: str) -> None:
             assert status == 200, (status, body)
 
         scenarios = {"get": ("GET /transactions/{ref}", get, None, args.requests),
+                     "floor": ("floor GET /floor/transactions/{ref}", floor_get, None, args.requests),
                      "context": ("GET /accounts/{id}/context", context, None, args.requests // 2),
                      "next": ("POST /api/cases/next", claim, decide, args.requests // 4)}
         for name, request, after, n in (scenarios[key] for key in args.only or scenarios):
@@ -137,7 +145,7 @@ async def run(args, url: str) -> None:
                 await after(status, body)
             await measure(client, max(n // 10, 1), 1, request, after)  # warm-up
             means = await measure(client, n // args.rounds, args.rounds, request, after)
-            print(f"{name:<28} CPU ms/request: median {statistics.median(means):.3f}, min {min(means):.3f} "
+            print(f"{name:<36} CPU ms/request: median {statistics.median(means):.3f}, min {min(means):.3f} "
                   f"(rounds: {', '.join(f'{m:.3f}' for m in means)})", flush=True)
 
 
@@ -147,7 +155,7 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=2000, help="measured GETs; half as many contexts, a quarter claims")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--rows", type=int, default=2000, help="seeded transactions, each with an open case")
-    p.add_argument("--only", nargs="+", choices=["get", "context", "next"], help="these scenarios only")
+    p.add_argument("--only", nargs="+", choices=["get", "floor", "context", "next"], help="these scenarios only")
     args = p.parse_args(argv)
     name = f"riskdesk_cpu_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(make_url(args.url).set(drivername="postgresql").render_as_string(hide_password=False))

@@ -14,6 +14,8 @@ from app.uow.unit import AnySession
 from app.webhooks.models import WebhookEvent
 
 INSERT_EVENTS = insert(WebhookEvent).returning(WebhookEvent.id)
+# One event: a Core statement built once (its values come as parameters), not one built and hashed per call.
+INSERT_EVENT = insert(WebhookEvent.__table__).returning(WebhookEvent.__table__.c.id)
 FAN_OUT = text(
     """
     INSERT INTO webhook_deliveries (event_id, endpoint_id)
@@ -36,7 +38,7 @@ def enqueue_many(session: AnySession, events: Sequence[tuple[str, dict[str, Any]
         return []
     rows = [{"message_id": new_message_id(), "event_type": kind, "payload": payload} for kind, payload in events]
     ids = list(session.execute(INSERT_EVENTS, rows).scalars()) if len(rows) > 1 else [
-        session.execute(INSERT_EVENTS.values(rows[0])).scalar_one()
+        session.execute(INSERT_EVENT, rows[0]).scalar_one()
     ]
     session.execute(FAN_OUT, {"ids": ids})
     return ids
@@ -50,7 +52,7 @@ def enqueue(session: AnySession, event_type: str, payload: dict[str, Any]) -> in
 def enqueue_for_endpoint(session: AnySession, endpoint_id: int, event_type: str, payload: dict[str, Any]) -> int:
     """Write one event with a single delivery, to `endpoint_id` only (a test event); returns the delivery id."""
     event_id = session.execute(
-        INSERT_EVENTS.values({"message_id": new_message_id(), "event_type": event_type, "payload": payload})
+        INSERT_EVENT, {"message_id": new_message_id(), "event_type": event_type, "payload": payload}
     ).scalar_one()
     return session.execute(
         text("INSERT INTO webhook_deliveries (event_id, endpoint_id) VALUES (:event, :endpoint) RETURNING id"),

@@ -332,3 +332,15 @@ def test_a_browser_session_with_a_bad_claim_is_the_login_page_not_a_500(client, 
                                             key=session_key(get_settings())))
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+# The reads that send no BEGIN: the check rides with their only statement (ReadOnlyRoute).
+@pytest.mark.parametrize("path", ["/transactions/no-such-reference", "/accounts/acct_none/context"])
+def test_a_disabled_users_token_is_refused_by_the_one_statement_reads_before_any_404(client, db, agent, path):
+    token = sign(claims_for(agent))
+    assert client.get(path, headers=bearer(token)).status_code in (200, 404)
+
+    db.execute(update(User).where(User.id == agent.id).values(is_active=False))
+    db.commit()
+
+    assert_refused(client.get(path, headers=bearer(token)))
