@@ -86,3 +86,5 @@ def login(page: Page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_label("Username")).to_have_count(0)
+    # The signed-in page's deferred scripts (htmx) have run: tests may call htmx at once.
+    page.wait_for_load_state("load")
