@@ -48,6 +48,20 @@ def check_of(user, username: str | None = None) -> tuple:
     return user.id, user.role, user.token_version, None, username or user.username
 
 
+def disabled_with_check(users, db, unit, username: str):
+    """A user disabled after sign-in, whose principal check `unit` now owes its next statement."""
+    user = users.create("agent", username)
+    disable(db, user)
+    defer(unit, ASSERT_PRINCIPAL, check_of(user))
+    return user
+
+
+def assert_check_refuses(action) -> None:
+    with pytest.raises(DBAPIError) as raised:
+        action()
+    assert rejection(raised.value) is not None
+
+
 def test_a_rolled_back_transaction_leaves_nothing(users, unit):
     users.create("analyst", "kept")
     unit.execute(update(User).where(User.username == "kept").values(username="renamed"))
@@ -65,12 +79,8 @@ def test_statements_of_one_transaction_see_each_other_and_commit_together(users,
 
 
 def test_a_deferred_check_that_fails_undoes_the_statement_it_travelled_with(users, unit, db):
-    user = users.create("agent", "gone")
-    disable(db, user)
-    defer(unit, ASSERT_PRINCIPAL, check_of(user))
-    with pytest.raises(DBAPIError) as raised:
-        unit.execute(update(User).where(User.id == user.id).values(username="hijacked"))
-    assert rejection(raised.value) is not None
+    user = disabled_with_check(users, db, unit, "gone")
+    assert_check_refuses(lambda: unit.execute(update(User).where(User.id == user.id).values(username="hijacked")))
     unit.rollback()
     assert count_users("hijacked") == 0 and count_users("gone") == 1
 
@@ -93,21 +103,13 @@ def test_a_deferred_check_naming_another_user_fails(users, unit):
 
 
 def test_commit_sends_a_deferred_check_even_when_nothing_else_was_sent(users, unit, db):
-    user = users.create("agent", "idle")
-    disable(db, user)
-    defer(unit, ASSERT_PRINCIPAL, check_of(user))
-    with pytest.raises(DBAPIError) as raised:
-        unit.commit()
-    assert rejection(raised.value) is not None
+    disabled_with_check(users, db, unit, "idle")
+    assert_check_refuses(unit.commit)
 
 
 def test_send_deferred_runs_the_check_on_its_own(users, unit, db):
-    user = users.create("agent", "alone")
-    disable(db, user)
-    defer(unit, ASSERT_PRINCIPAL, check_of(user))
-    with pytest.raises(DBAPIError) as raised:
-        send_deferred(unit)
-    assert rejection(raised.value) is not None
+    disabled_with_check(users, db, unit, "alone")
+    assert_check_refuses(lambda: send_deferred(unit))
 
 
 def test_a_check_deferred_after_the_transaction_began_runs_at_once(users, unit, db):
@@ -208,21 +210,13 @@ def test_a_read_only_unit_reads_what_is_committed_and_its_check_rides_with_the_r
 
 
 def test_a_read_only_units_failing_check_refuses_the_read_it_travelled_with(users, reader, db):
-    user = users.create("agent", "gone-reader")
-    disable(db, user)
-    defer(reader, ASSERT_PRINCIPAL, check_of(user))
-    with pytest.raises(DBAPIError) as raised:
-        reader.execute(select(User.username))
-    assert rejection(raised.value) is not None
+    disabled_with_check(users, db, reader, "gone-reader")
+    assert_check_refuses(lambda: reader.execute(select(User.username)))
 
 
 def test_a_read_only_units_commit_sends_its_check_when_nothing_else_was_sent(users, reader, db):
-    user = users.create("agent", "idle-reader")
-    disable(db, user)
-    defer(reader, ASSERT_PRINCIPAL, check_of(user))
-    with pytest.raises(DBAPIError) as raised:
-        reader.commit()
-    assert rejection(raised.value) is not None
+    disabled_with_check(users, db, reader, "idle-reader")
+    assert_check_refuses(reader.commit)
 
 
 def test_a_read_only_unit_refuses_to_write_or_to_queue_an_audit_event(users, reader):
